@@ -1,0 +1,27 @@
+//! `gait-sdk` is the shared contract of the Gait plugin CLI and the crate third parties build
+//! `gait-<x>` extensions with. It owns canonical JSON (RFC 8785) and digests, Go-shaped
+//! decoding and time rendering that digests depend on, Ed25519 keys and the signature
+//! envelope, the error model with its single category → exit-code mapping, JSON output
+//! conventions, hostile-input file reading and atomic writes, the plugin manifest protocol,
+//! and (feature `schema`) the embedded v1 JSON Schemas.
+//!
+//! It must not know about any one domain (gates, packs, jobs, voice): domain logic lives in
+//! plugins, which cooperate only through the contracts defined here. It never prints except
+//! through [`cli::emit`] and never exits the process.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod error;
+pub mod fsutil;
+pub mod gojson;
+pub mod jcs;
+pub mod manifest;
+pub mod output;
+#[cfg(feature = "schema")]
+pub mod schema;
+#[cfg(feature = "signing")]
+pub mod signing;
+pub mod time;
+
+pub use error::{Category, GaitError};
