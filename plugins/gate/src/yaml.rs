@@ -1,0 +1,252 @@
+//! A positioned YAML tree for strict decoding.
+//!
+//! Policy diagnostics must name the line and column of an unknown or duplicate key, which the
+//! serde-based YAML crates do not expose; this builds a small node tree from `yaml-rust2`'s
+//! event stream with a mark on every node. Aliases are expanded with a node budget so a
+//! "billion laughs" document cannot exhaust memory.
+
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Line and column, both 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "[{}:{}]", self.line, self.col)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node {
+    Scalar { value: String, plain: bool, pos: Pos },
+    Seq { items: Vec<Node>, pos: Pos },
+    Map { entries: Vec<(Node, Node)>, pos: Pos },
+}
+
+impl Node {
+    pub fn pos(&self) -> Pos {
+        match self {
+            Node::Scalar { pos, .. } | Node::Seq { pos, .. } | Node::Map { pos, .. } => *pos,
+        }
+    }
+
+    /// A plain `null`, `~` or empty scalar.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Node::Scalar { value, plain: true, .. } if value.is_empty() || value == "~" || value == "null" || value == "Null" || value == "NULL")
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Node::Scalar { .. } => "scalar",
+            Node::Seq { .. } => "sequence",
+            Node::Map { .. } => "mapping",
+        }
+    }
+
+    pub fn key_text(&self) -> String {
+        match self {
+            Node::Scalar { value, .. } => value.clone(),
+            other => other.kind().to_string(),
+        }
+    }
+}
+
+/// Why YAML text did not parse.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{0}")]
+pub struct YamlError(pub String);
+
+/// Documents deeper or larger than this are rejected (defence against hostile input).
+const MAX_DEPTH: usize = 256;
+const MAX_NODES: usize = 2_000_000;
+
+enum Frame {
+    Seq { items: Vec<Node>, pos: Pos, anchor: Option<usize> },
+    Map { entries: Vec<(Node, Node)>, pending_key: Option<Node>, pos: Pos, anchor: Option<usize> },
+}
+
+struct Builder {
+    stack: Vec<Frame>,
+    root: Option<Node>,
+    anchors: std::collections::HashMap<usize, Node>,
+    nodes: usize,
+    error: Option<String>,
+    documents: usize,
+}
+
+fn pos_of(m: Marker) -> Pos {
+    // yaml-rust2 reports 1-based lines and 0-based columns.
+    Pos {
+        line: m.line(),
+        col: m.col() + 1,
+    }
+}
+
+fn count_nodes(n: &Node) -> usize {
+    match n {
+        Node::Scalar { .. } => 1,
+        Node::Seq { items, .. } => 1 + items.iter().map(count_nodes).sum::<usize>(),
+        Node::Map { entries, .. } => 1 + entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum::<usize>(),
+    }
+}
+
+impl Builder {
+    fn push_value(&mut self, node: Node, anchor: Option<usize>) {
+        if let Some(a) = anchor {
+            self.anchors.insert(a, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Seq { items, .. }) => items.push(node),
+            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
+                Some(key) => entries.push((key, node)),
+                None => *pending_key = Some(node),
+            },
+        }
+    }
+
+    fn open(&mut self, frame: Frame) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.error = Some("document nested too deeply".into());
+            return;
+        }
+        self.stack.push(frame);
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            self.error = Some("document too large".into());
+            return;
+        }
+        match ev {
+            Event::DocumentStart => self.documents += 1,
+            Event::Scalar(value, style, anchor, _tag) => {
+                let node = Node::Scalar {
+                    value,
+                    plain: style == TScalarStyle::Plain,
+                    pos: pos_of(mark),
+                };
+                self.push_value(node, (anchor > 0).then_some(anchor));
+            }
+            Event::SequenceStart(anchor, _) => self.open(Frame::Seq {
+                items: Vec::new(),
+                pos: pos_of(mark),
+                anchor: (anchor > 0).then_some(anchor),
+            }),
+            Event::MappingStart(anchor, _) => self.open(Frame::Map {
+                entries: Vec::new(),
+                pending_key: None,
+                pos: pos_of(mark),
+                anchor: (anchor > 0).then_some(anchor),
+            }),
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(Frame::Seq { items, pos, anchor }) => self.push_value(Node::Seq { items, pos }, anchor),
+                Some(Frame::Map { entries, pos, anchor, .. }) => self.push_value(Node::Map { entries, pos }, anchor),
+                None => {}
+            },
+            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+                Some(node) => {
+                    self.nodes += count_nodes(&node);
+                    if self.nodes > MAX_NODES {
+                        self.error = Some("document too large after alias expansion".into());
+                        return;
+                    }
+                    self.push_value(node, None);
+                }
+                None => self.error = Some("unknown anchor".into()),
+            },
+            _ => {}
+        }
+    }
+}
+
+/// Parses one YAML document into a positioned tree; `None` for an empty document.
+pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    let mut b = Builder {
+        stack: Vec::new(),
+        root: None,
+        anchors: Default::default(),
+        nodes: 0,
+        error: None,
+        documents: 0,
+    };
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut b, true).map_err(|e| YamlError(e.to_string()))?;
+    if let Some(e) = b.error {
+        return Err(YamlError(e));
+    }
+    if b.documents > 1 {
+        return Err(YamlError("multiple YAML documents are not supported".into()));
+    }
+    Ok(b.root)
+}
+
+/// First duplicate key anywhere in the tree: (key, position, first position).
+pub fn find_duplicate_key(node: &Node) -> Option<(String, Pos, Pos)> {
+    match node {
+        Node::Scalar { .. } => None,
+        Node::Seq { items, .. } => items.iter().find_map(find_duplicate_key),
+        Node::Map { entries, .. } => {
+            for (i, (k, _)) in entries.iter().enumerate() {
+                let kt = k.key_text();
+                if let Some((first, _)) = entries[..i].iter().find(|(pk, _)| pk.key_text() == kt) {
+                    return Some((kt, k.pos(), first.pos()));
+                }
+            }
+            entries.iter().find_map(|(_, v)| find_duplicate_key(v))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let n = parse("a: 1\nb:\n  c: [x, y]\n").unwrap().unwrap();
+        let Node::Map { entries, .. } = &n else { panic!() };
+        assert_eq!(entries[0].0.pos(), Pos { line: 1, col: 1 });
+        let Node::Map { entries: inner, .. } = &entries[1].1 else { panic!() };
+        assert_eq!(inner[0].0.pos(), Pos { line: 3, col: 3 });
+    }
+
+    #[test]
+    fn duplicates_are_found_with_both_positions() {
+        let n = parse("default_verdict: allow\ndefault_verdict: block\n").unwrap().unwrap();
+        let (k, at, first) = find_duplicate_key(&n).unwrap();
+        assert_eq!(k, "default_verdict");
+        assert_eq!(at.to_string(), "[2:1]");
+        assert_eq!(first.to_string(), "[1:1]");
+    }
+
+    #[test]
+    fn alias_bombs_are_rejected() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            doc.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1));
+        }
+        assert!(parse(&doc).is_err());
+    }
+
+    #[test]
+    fn empty_document_is_none() {
+        assert_eq!(parse("").unwrap(), None);
+        assert_eq!(parse("# only a comment\n").unwrap(), None);
+    }
+}
