@@ -1,1 +1,187 @@
-fn main() {}
+//! The `gait` launcher binary: parses its few commands, prints, and execs plugins. All
+//! decisions live in the `gait_launcher` library; this file is the process edge.
+
+#![forbid(unsafe_code)]
+
+use gait_launcher::cli::{self, Invocation};
+use gait_launcher::error::LauncherError;
+use gait_launcher::registry::{PluginState, Registry};
+use gait_launcher::{dispatch, probe, suggest, trust, Config};
+use gait_sdk::error::exit;
+use gait_sdk::output::json_result_line;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+
+fn main() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    std::process::exit(run(&argv));
+}
+
+/// Runs the launcher; returns only when no plugin took over the process.
+fn run(argv: &[OsString]) -> i32 {
+    let args = argv.get(1..).unwrap_or_default();
+    let shown_argv: Vec<String> = argv
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let json = cli::wants_json(args);
+    let invocation = match cli::parse(args) {
+        Ok(i) => i,
+        Err(e) => return fail(&e, json, &shown_argv),
+    };
+    let registry = || Registry::new(Config::from_env(), trust::default_admission());
+    match invocation {
+        Invocation::Run { command, rest } => route(registry(), &command, &rest, json, &shown_argv),
+        Invocation::HelpFor { command } => {
+            let mut reg = registry();
+            if command == "version" && reg.resolve("version").is_none() {
+                let _ = reg.save_cache();
+                print!("{}", cli::VERSION_USAGE);
+                return exit::OK;
+            }
+            route(
+                reg,
+                &command,
+                &[OsString::from("--help")],
+                json,
+                &shown_argv,
+            )
+        }
+        Invocation::Version { json } => print_version(json, &shown_argv),
+        Invocation::VersionCommand { json, rest } => {
+            let mut reg = registry();
+            if let Some(path) = reg.resolve("version").map(|p| p.path.clone()) {
+                let _ = reg.save_cache();
+                return exec(&reg, &path, OsStr::new("version"), &rest, &shown_argv);
+            }
+            let _ = reg.save_cache();
+            print_version(json, &shown_argv)
+        }
+        Invocation::Explain => {
+            println!("{}", cli::EXPLAIN);
+            exit::OK
+        }
+        Invocation::Help { explicit } => {
+            let mut reg = registry();
+            let text = cli::render_help(reg.scan_all());
+            let _ = reg.save_cache();
+            if explicit {
+                print!("{text}");
+                exit::OK
+            } else {
+                eprint!("{text}");
+                exit::INVALID_INPUT
+            }
+        }
+        Invocation::PluginList { json } => {
+            let mut reg = registry();
+            reg.scan_all();
+            let _ = reg.save_cache();
+            if json {
+                let members = cli::plugin_list_json(reg.plugins(), reg.search_dirs());
+                println!("{}", json_result_line(members, &shown_argv));
+            } else {
+                print!(
+                    "{}",
+                    cli::render_plugin_table(reg.plugins(), reg.search_dirs())
+                );
+            }
+            exit::OK
+        }
+        Invocation::PluginUsage { explicit: true, .. } => {
+            print!("{}", cli::PLUGIN_USAGE);
+            exit::OK
+        }
+        Invocation::PluginUsage { error, .. } => {
+            if !json {
+                eprint!("{}", cli::PLUGIN_USAGE);
+            }
+            match error {
+                Some(message) => fail(
+                    &LauncherError::Usage {
+                        message,
+                        hint: Some("run `gait plugin --help` for usage".into()),
+                    },
+                    json,
+                    &shown_argv,
+                ),
+                None => exit::INVALID_INPUT,
+            }
+        }
+    }
+}
+
+/// Execs the plugin serving `command`, or reports why there is none.
+fn route(mut reg: Registry, command: &str, rest: &[OsString], json: bool, argv: &[String]) -> i32 {
+    if let Some(path) = reg.resolve(command).map(|p| p.path.clone()) {
+        // Must happen before exec: nothing of the launcher survives it.
+        let _ = reg.save_cache();
+        return exec(&reg, &path, OsStr::new(command), rest, argv);
+    }
+    reg.scan_all();
+    let _ = reg.save_cache();
+    let unusable = reg.plugins().iter().find(|p| {
+        p.name == command
+            && matches!(
+                p.state,
+                PluginState::Broken { .. } | PluginState::Rejected { .. }
+            )
+    });
+    let err = match unusable {
+        Some(p) => LauncherError::BrokenPlugin {
+            name: p.name.clone(),
+            path: p.path.clone(),
+            reason: p.reason().unwrap_or_default(),
+        },
+        None => {
+            let known = reg.known_commands();
+            let names = known
+                .iter()
+                .map(String::as_str)
+                .chain(cli::LAUNCHER_COMMANDS.iter().copied());
+            LauncherError::UnknownCommand {
+                command: command.to_string(),
+                suggestion: suggest::suggest(command, names),
+            }
+        }
+    };
+    fail(&err, json, argv)
+}
+
+fn exec(
+    reg: &Registry,
+    path: &std::path::Path,
+    command: &OsStr,
+    rest: &[OsString],
+    argv: &[String],
+) -> i32 {
+    let launcher = reg.config().launcher.as_deref();
+    // `exec` only returns on failure.
+    let error = match probe::retry_text_busy(|| {
+        Err::<(), _>(dispatch::plugin_command(path, command, rest, launcher).exec())
+    }) {
+        Err(e) => e,
+        Ok(()) => unreachable!("exec returned without an error"),
+    };
+    let err = LauncherError::Exec {
+        path: path.to_path_buf(),
+        error,
+    };
+    fail(&err, cli::wants_json(rest), argv)
+}
+
+fn print_version(json: bool, argv: &[String]) -> i32 {
+    if json {
+        println!("{}", json_result_line(cli::version_json(), argv));
+    } else {
+        print!("{}", cli::version_text());
+    }
+    exit::OK
+}
+
+fn fail(err: &LauncherError, json: bool, argv: &[String]) -> i32 {
+    let code = gait_sdk::cli::emit(Err(err.to_gait_error()), json, argv, "gait");
+    let _ = std::io::stdout().flush();
+    code
+}

@@ -524,18 +524,16 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
     let c = &intent.context;
     if rule.has_context_constraints() {
         let mut hit = false;
-        if rule.require_context_evidence || rule.required_context_evidence_mode == "required" {
-            if c.context_set_digest.is_empty() {
-                add(&mut reasons, "context_evidence_missing");
-                add(&mut reasons, "context_set_digest_missing");
-                add(&mut violations, "missing_context_evidence");
-                hit = true;
-            }
-            if rule.required_context_evidence_mode == "required" && c.context_evidence_mode != "required" {
-                add(&mut reasons, "context_evidence_mode_mismatch");
-                add(&mut violations, "context_evidence_mode_violation");
-                hit = true;
-            }
+        if c.context_set_digest.is_empty() {
+            add(&mut reasons, "context_evidence_missing");
+            add(&mut reasons, "context_set_digest_missing");
+            add(&mut violations, "missing_context_evidence");
+            hit = true;
+        }
+        if rule.required_context_evidence_mode == "required" && c.context_evidence_mode != "required" {
+            add(&mut reasons, "context_evidence_mode_mismatch");
+            add(&mut violations, "context_evidence_mode_violation");
+            hit = true;
         }
         if rule.max_context_age_seconds > 0 {
             let age = c.auth_context.as_ref().and_then(|a| a.get("context_age_seconds")).and_then(|v| match v {
@@ -966,9 +964,9 @@ fn evaluate_single(policy: &Policy, intent: &Intent, opts: &EvalOptions) -> Eval
         matched_rules: tier
             .iter()
             .zip(&results)
-            .map(|(r, (_, res))| MatchedRule {
+            .map(|(r, _)| MatchedRule {
                 name: r.name.clone(),
-                effect: res.effect.clone(),
+                effect: r.effect.clone(),
                 priority: r.priority,
             })
             .collect(),

@@ -1,1 +1,483 @@
-fn main() {}
+//! `gait-gate`: flag parsing and rendering for the gate plugin. All behaviour lives in the
+//! library; errors become exit codes only through `gait_sdk::cli::emit`.
+
+use clap::{Args, Parser, Subcommand};
+use gait_gate::commands::{self, ApproveArgs, GateEvalArgs};
+use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
+use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
+use gait_sdk::signing::KeySource;
+use gait_sdk::GaitError;
+
+const ABOUT: &str = "Gate agent tool calls with policy: evaluate intents, sign traces, mint approvals, manage keys";
+
+#[derive(Parser, Debug)]
+#[command(name = "gait", bin_name = "gait", version, about = ABOUT, disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand, Debug)]
+enum Top {
+    /// Evaluate a tool-call intent against a policy.
+    #[command(subcommand)]
+    Gate(GateCmd),
+    /// Test, validate, format, scaffold and compare policies.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Mint a signed approval token for an intent/policy pair.
+    Approve(ApproveFlags),
+    /// Create, rotate and check Ed25519 signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum GateCmd {
+    /// Evaluate an intent: print the verdict, write a signed trace, exit 0/3/4.
+    ///
+    /// Exit codes: 0 allow or dry_run, 3 block, 4 approval required, 6 invalid input,
+    /// 1 local I/O or lock failure.
+    Eval(Box<EvalFlags>),
+}
+
+#[derive(Args, Debug, Default)]
+struct KeyFlags {
+    /// Signing key mode: `dev` (ephemeral key, warns) or `prod` (needs a private key source).
+    #[arg(long, default_value = "")]
+    key_mode: String,
+    /// Path of a base64 Ed25519 private key file (64-byte seed‖public form).
+    #[arg(long, default_value = "")]
+    private_key: String,
+    /// Environment variable holding the base64 private key.
+    #[arg(long, default_value = "")]
+    private_key_env: String,
+}
+
+#[derive(Args, Debug, Default)]
+struct EvalFlags {
+    /// Policy YAML file (required; may come from `.gait/config.yaml` `gate.policy`).
+    #[arg(long, default_value = "")]
+    policy: String,
+    /// Intent JSON file (required).
+    #[arg(long, default_value = "")]
+    intent: String,
+    /// Where to write the signed trace (default `trace_<trace_id>.json`).
+    #[arg(long, default_value = "")]
+    trace_out: String,
+    #[command(flatten)]
+    keys: KeyFlags,
+    /// Evaluation profile: `standard` or `oss-prod` (production guard rails).
+    #[arg(long, default_value = "")]
+    profile: String,
+    /// Approval token file to check when the verdict requires approval.
+    #[arg(long, default_value = "")]
+    approval_token: String,
+    /// Comma-separated approval token files (combined with --approval-token).
+    #[arg(long, default_value = "")]
+    approval_token_chain: String,
+    /// External approval reference recorded as `approval_ref` when no token grants approval.
+    #[arg(long, default_value = "")]
+    approval_token_ref: String,
+    /// Where to write the approval audit record (default `approval_audit_<trace_id>.json`).
+    #[arg(long, default_value = "")]
+    approval_audit_out: String,
+    /// Public key that approval tokens must verify with.
+    #[arg(long, default_value = "")]
+    approval_public_key: String,
+    /// Environment variable holding the approval public key.
+    #[arg(long, default_value = "")]
+    approval_public_key_env: String,
+    /// Private key whose public half verifies approval tokens.
+    #[arg(long, default_value = "")]
+    approval_private_key: String,
+    /// Environment variable holding that private key.
+    #[arg(long, default_value = "")]
+    approval_private_key_env: String,
+    /// Rate-limit state file (default `.gait-out/gate_rate_limits.json`).
+    #[arg(long, default_value = "")]
+    rate_limit_state: String,
+    /// RFC 3339 clock for freeze windows, agent expiry and context age (replayable decisions).
+    #[arg(long, default_value = "")]
+    evaluation_time: String,
+    /// Report what would happen without enforcing it (always exits 0).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    simulate: bool,
+    /// Print machine-readable JSON.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    json: bool,
+    /// With --json: print the policy explanation instead of the result.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    explain: bool,
+    /// Project config file (default `.gait/config.yaml`).
+    #[arg(long, default_value = "")]
+    config: String,
+    /// Ignore the project config file.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    no_config: bool,
+    #[command(flatten)]
+    extended: ExtendedFlags,
+    #[arg(hide = true, num_args = 0.., allow_hyphen_values = false)]
+    positional: Vec<String>,
+}
+
+/// Extended evidence flags: accepted so they fail loudly instead of being ignored.
+#[derive(Args, Debug, Default)]
+struct ExtendedFlags {
+    /// [not supported yet] Context evidence envelope.
+    #[arg(long)]
+    context_envelope: Option<String>,
+    /// [not supported yet] Delegation token file.
+    #[arg(long)]
+    delegation_token: Option<String>,
+    /// [not supported yet] Comma-separated delegation token files.
+    #[arg(long)]
+    delegation_token_chain: Option<String>,
+    /// [not supported yet] Delegation audit output path.
+    #[arg(long)]
+    delegation_audit_out: Option<String>,
+    /// [not supported yet] Delegation public key.
+    #[arg(long)]
+    delegation_public_key: Option<String>,
+    /// [not supported yet] Delegation public key env var.
+    #[arg(long)]
+    delegation_public_key_env: Option<String>,
+    /// [not supported yet] Delegation private key.
+    #[arg(long)]
+    delegation_private_key: Option<String>,
+    /// [not supported yet] Delegation private key env var.
+    #[arg(long)]
+    delegation_private_key_env: Option<String>,
+    /// [not supported yet] Kill-switch state file.
+    #[arg(long)]
+    kill_switch_state: Option<String>,
+    /// [not supported yet] Credential broker: off|stub|env|command.
+    #[arg(long, default_value = "")]
+    credential_broker: String,
+    /// [not supported yet] Broker env prefix.
+    #[arg(long)]
+    credential_env_prefix: Option<String>,
+    /// [not supported yet] Broker credential reference.
+    #[arg(long)]
+    credential_ref: Option<String>,
+    /// [not supported yet] Broker scopes (csv).
+    #[arg(long)]
+    credential_scopes: Option<String>,
+    /// [not supported yet] Broker command.
+    #[arg(long)]
+    credential_command: Option<String>,
+    /// [not supported yet] Broker command args (csv).
+    #[arg(long)]
+    credential_command_args: Option<String>,
+    /// [not supported yet] Credential evidence output path.
+    #[arg(long)]
+    credential_evidence_out: Option<String>,
+    /// [not supported yet] Wrkr inventory file.
+    #[arg(long)]
+    wrkr_inventory: Option<String>,
+    /// [not supported yet] Approved-script registry file.
+    #[arg(long)]
+    approved_script_registry: Option<String>,
+    /// [not supported yet] Approved-script registry public key.
+    #[arg(long)]
+    approved_script_public_key: Option<String>,
+    /// [not supported yet] Approved-script registry public key env var.
+    #[arg(long)]
+    approved_script_public_key_env: Option<String>,
+}
+
+impl ExtendedFlags {
+    fn given(&self) -> Vec<String> {
+        let pairs: [(&str, bool); 19] = [
+            ("--context-envelope", self.context_envelope.is_some()),
+            ("--delegation-token", self.delegation_token.is_some()),
+            ("--delegation-token-chain", self.delegation_token_chain.is_some()),
+            ("--delegation-audit-out", self.delegation_audit_out.is_some()),
+            ("--delegation-public-key", self.delegation_public_key.is_some()),
+            ("--delegation-public-key-env", self.delegation_public_key_env.is_some()),
+            ("--delegation-private-key", self.delegation_private_key.is_some()),
+            ("--delegation-private-key-env", self.delegation_private_key_env.is_some()),
+            ("--kill-switch-state", self.kill_switch_state.is_some()),
+            ("--credential-env-prefix", self.credential_env_prefix.is_some()),
+            ("--credential-ref", self.credential_ref.is_some()),
+            ("--credential-scopes", self.credential_scopes.is_some()),
+            ("--credential-command", self.credential_command.is_some()),
+            ("--credential-command-args", self.credential_command_args.is_some()),
+            ("--credential-evidence-out", self.credential_evidence_out.is_some()),
+            ("--wrkr-inventory", self.wrkr_inventory.is_some()),
+            ("--approved-script-registry", self.approved_script_registry.is_some()),
+            ("--approved-script-public-key", self.approved_script_public_key.is_some()),
+            ("--approved-script-public-key-env", self.approved_script_public_key_env.is_some()),
+        ];
+        pairs.iter().filter(|(_, set)| *set).map(|(n, _)| n.to_string()).collect()
+    }
+}
+
+#[derive(Args, Debug)]
+struct JsonFlag {
+    /// Print machine-readable JSON.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum PolicyCmd {
+    /// Evaluate one intent fixture against a policy (no files written, no signing).
+    Test {
+        policy: String,
+        intent: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Check a policy file and print its digest.
+    Validate {
+        policy: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Print (or with --write, rewrite) the policy in canonical form.
+    Fmt {
+        policy: String,
+        /// Rewrite the file in place when it changes.
+        #[arg(long)]
+        write: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Write a starter policy from a template (baseline-lowrisk|baseline-mediumrisk|baseline-highrisk).
+    Init {
+        template: String,
+        /// Output path.
+        #[arg(long, default_value = "gait.policy.yaml")]
+        out: String,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Compare a candidate policy with a baseline over intent fixtures.
+    Simulate {
+        /// Candidate policy.
+        #[arg(long, default_value = "")]
+        policy: String,
+        /// Baseline policy.
+        #[arg(long, default_value = "")]
+        baseline: String,
+        /// Comma-separated fixture files or directories of `.json` intents.
+        #[arg(long, default_value = "")]
+        fixtures: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ApproveFlags {
+    /// Intent digest the token approves (sha256 hex).
+    #[arg(long, default_value = "")]
+    intent_digest: String,
+    /// Policy digest the token is bound to (sha256 hex).
+    #[arg(long, default_value = "")]
+    policy_digest: String,
+    /// Delegation binding digest (sha256 hex), when the intent carries a delegation.
+    #[arg(long, default_value = "")]
+    delegation_binding_digest: String,
+    /// Lifetime as a Go duration (`30m`, `1h`, `1h30m`).
+    #[arg(long, default_value = "")]
+    ttl: String,
+    /// Comma-separated scope (`tool:<name>`, `phase:apply`, `destructive:apply`, or `*`).
+    #[arg(long, default_value = "")]
+    scope: String,
+    /// Identity of the approver.
+    #[arg(long, default_value = "")]
+    approver: String,
+    /// Why the approval was given (ticket, change id…).
+    #[arg(long, default_value = "")]
+    reason_code: String,
+    /// Maximum number of targets the token covers (0 = unbounded).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    max_targets: i64,
+    /// Maximum number of operations the token covers (0 = unbounded).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    max_ops: i64,
+    /// Output path (default `approval_<token_id>.json`).
+    #[arg(long, default_value = "")]
+    out: String,
+    #[command(flatten)]
+    keys: KeyFlags,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCmd {
+    /// Create a new key pair (`<prefix>_private.key`, `<prefix>_public.key`, mode 0600).
+    Init {
+        #[arg(long, default_value = "gait-out/keys")]
+        out_dir: String,
+        #[arg(long, default_value = "gait")]
+        prefix: String,
+        /// Overwrite existing key files.
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Create a new timestamped key pair; never overwrites.
+    Rotate {
+        #[arg(long, default_value = "gait-out/keys")]
+        out_dir: String,
+        #[arg(long, default_value = "gait")]
+        prefix: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Check that a private key loads (and matches a public key, when given).
+    Verify {
+        #[arg(long, default_value = "")]
+        private_key: String,
+        #[arg(long, default_value = "")]
+        private_key_env: String,
+        #[arg(long, default_value = "")]
+        public_key: String,
+        #[arg(long, default_value = "")]
+        public_key_env: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+fn manifest() -> PluginManifest {
+    PluginManifest::new(
+        "gate",
+        env!("CARGO_PKG_VERSION"),
+        ABOUT,
+        &[
+            ("gate", "Evaluate a tool-call intent against a policy and sign the decision"),
+            ("policy", "Test, validate, format, scaffold and compare policies"),
+            ("approve", "Mint a signed approval token"),
+            ("keys", "Create, rotate and check signing keys"),
+        ],
+    )
+}
+
+const EXPLAIN_LINES: &[(&str, &str)] = &[
+    ("gate", "gait gate eval decides whether an agent tool call may run and signs the decision as a trace."),
+    ("policy", "gait policy tests, validates, formats, scaffolds and compares gate policies."),
+    ("approve", "gait approve mints a signed, scoped, expiring approval token for one intent and policy."),
+    ("keys", "gait keys creates, rotates and checks the Ed25519 keys Gait signs with."),
+];
+
+fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
+    match cli.command {
+        Top::Gate(GateCmd::Eval(f)) => {
+            let f = *f;
+            let json = f.json;
+            let result = if !f.positional.is_empty() {
+                Err(GaitError::invalid("unexpected positional arguments"))
+            } else {
+                let args = GateEvalArgs {
+                    policy: f.policy,
+                    intent: f.intent,
+                    trace_out: f.trace_out,
+                    key_mode: f.keys.key_mode,
+                    private_key: f.keys.private_key,
+                    private_key_env: f.keys.private_key_env,
+                    profile: f.profile,
+                    approval_token: f.approval_token,
+                    approval_token_chain: f.approval_token_chain,
+                    approval_token_ref: f.approval_token_ref,
+                    approval_audit_out: f.approval_audit_out,
+                    approval_public_key: f.approval_public_key,
+                    approval_public_key_env: f.approval_public_key_env,
+                    approval_private_key: f.approval_private_key,
+                    approval_private_key_env: f.approval_private_key_env,
+                    rate_limit_state: f.rate_limit_state,
+                    evaluation_time: f.evaluation_time,
+                    simulate: f.simulate,
+                    explain: f.explain,
+                    config: f.config,
+                    no_config: f.no_config,
+                    extended: f.extended.given(),
+                    credential_broker: f.extended.credential_broker,
+                    correlation_id: gait_sdk::output::correlation_id(argv),
+                };
+                commands::gate_eval(args).map_err(GaitError::from)
+            };
+            (result, json, "gate eval")
+        }
+        Top::Policy(cmd) => match cmd {
+            PolicyCmd::Test { policy, intent, json } => (commands::policy_test(&policy, &intent).map_err(Into::into), json.json, "policy test"),
+            PolicyCmd::Validate { policy, json } => (commands::policy_validate(&policy).map_err(Into::into), json.json, "policy validate"),
+            PolicyCmd::Fmt { policy, write, json } => (commands::policy_fmt(&policy, write).map_err(Into::into), json.json, "policy fmt"),
+            PolicyCmd::Init { template, out, force, json } => (commands::policy_init(&template, &out, force).map_err(Into::into), json.json, "policy init"),
+            PolicyCmd::Simulate { policy, baseline, fixtures, json } => (
+                commands::policy_simulate(&policy, &baseline, &fixtures).map_err(Into::into),
+                json.json,
+                "policy simulate",
+            ),
+        },
+        Top::Approve(f) => {
+            let a = ApproveArgs {
+                intent_digest: f.intent_digest,
+                policy_digest: f.policy_digest,
+                delegation_binding_digest: f.delegation_binding_digest,
+                ttl: f.ttl,
+                scope: f.scope,
+                approver: f.approver,
+                reason_code: f.reason_code,
+                max_targets: f.max_targets,
+                max_ops: f.max_ops,
+                out: f.out,
+                key_mode: f.keys.key_mode,
+                private_key: f.keys.private_key,
+                private_key_env: f.keys.private_key_env,
+            };
+            (commands::approve(&a).map_err(Into::into), f.json.json, "approve")
+        }
+        Top::Keys(cmd) => match cmd {
+            KeysCmd::Init { out_dir, prefix, force, json } => (commands::keys_init(&out_dir, &prefix, force).map_err(Into::into), json.json, "keys init"),
+            KeysCmd::Rotate { out_dir, prefix, json } => (commands::keys_rotate(&out_dir, &prefix).map_err(Into::into), json.json, "keys rotate"),
+            KeysCmd::Verify {
+                private_key,
+                private_key_env,
+                public_key,
+                public_key_env,
+                json,
+            } => (
+                commands::keys_verify(&KeySource::new(&private_key, &private_key_env), &KeySource::new(&public_key, &public_key_env)).map_err(Into::into),
+                json.json,
+                "keys verify",
+            ),
+        },
+    }
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(MANIFEST_FLAG) {
+        println!("{}", manifest().to_json());
+        return;
+    }
+    // `--explain` prints one line before any validation, except `gate eval --explain --json`,
+    // which explains the decision itself.
+    if let Some(top) = argv.get(1) {
+        let rest = &argv[2..];
+        let has = |f: &str| rest.iter().any(|a| a == f || a == &f[1..]);
+        let explain_decision = top == "gate" && has("--json");
+        if has("--explain") && !explain_decision {
+            if let Some((_, line)) = EXPLAIN_LINES.iter().find(|(n, _)| n == top) {
+                println!("{line}");
+                return;
+            }
+        }
+    }
+    let cli = match parse_args::<Cli>(argv.clone(), "gait") {
+        ParseOutcome::Parsed(c) => c,
+        ParseOutcome::Exit(code) => std::process::exit(code),
+    };
+    let (result, json, label) = run(cli, &argv);
+    let code = emit(result, json, &argv, label);
+    std::process::exit(code);
+}

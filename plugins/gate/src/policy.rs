@@ -1275,7 +1275,7 @@ fn rule_projection(r: &Rule) -> Value {
         dm.insert("TaintedSources".into(), json!(d.tainted_sources));
         opt_list(&mut dm, "DestinationKinds", &d.destination_kinds);
         opt_list(&mut dm, "DestinationValues", &d.destination_values);
-        opt_list(&mut dm, "DestinationOps", &d.destination_ops);
+        opt_list(&mut dm, "DestinationOperations", &d.destination_ops);
         dm.insert("Action".into(), json!(d.action));
         dm.insert("ReasonCode".into(), json!(d.reason_code));
         dm.insert("Violation".into(), json!(d.violation));

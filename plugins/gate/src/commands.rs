@@ -1,0 +1,961 @@
+//! The gate plugin's commands as library functions: each takes parsed flags and returns the
+//! result to render (JSON members, text, exit code) or a typed error. Nothing here prints.
+
+use crate::approval::{self, ApprovalToken, AuditEntry, AuditInput, MintRequest, TokenContext};
+use crate::config;
+use crate::error::GateError;
+use crate::eval::{self, strip_context_claims, EvalOptions, Evaluation};
+use crate::intent::{sorted_unique, Intent};
+use crate::policy::{self, Policy};
+use crate::ratelimit;
+use crate::trace::{self, short_id, TraceInput};
+use gait_sdk::cli::CommandOutput;
+use gait_sdk::error::exit;
+use gait_sdk::fsutil;
+use gait_sdk::signing::{self, KeySource};
+use gait_sdk::time::{parse_go_duration, GoTime};
+use serde_json::{json, Map, Value};
+use std::path::Path;
+
+/// Time stamped on results of intents without `created_at`.
+pub const DEFAULT_CREATED_AT: &str = "1980-01-01T00:00:00Z";
+
+fn verdict_exit(verdict: &str) -> i32 {
+    match verdict {
+        "block" => exit::POLICY_BLOCKED,
+        "require_approval" => exit::APPROVAL_REQUIRED,
+        _ => exit::OK,
+    }
+}
+
+fn read_text(path: &str, what: &str) -> Result<String, GateError> {
+    fsutil::read_text_input(Path::new(path)).map_err(|e| GateError::invalid(format!("read {what}: {e}")))
+}
+
+/// Reads and parses a policy file.
+pub fn load_policy(path: &str) -> Result<Policy, GateError> {
+    let text = read_text(path, "policy")?;
+    Ok(policy::parse_policy(&text)?)
+}
+
+/// Reads and decodes an intent file (not yet normalised).
+pub fn load_intent(path: &str) -> Result<Intent, GateError> {
+    let text = read_text(path, "intent")?;
+    Ok(Intent::parse_json(&text)?)
+}
+
+fn created_at_of(intent: &Intent) -> GoTime {
+    intent
+        .created_at
+        .filter(|t| !t.is_zero())
+        .map(|t| t.utc())
+        .unwrap_or_else(|| GoTime::parse_rfc3339(DEFAULT_CREATED_AT).expect("constant parses"))
+}
+
+fn put_list(m: &mut Map<String, Value>, k: &str, v: &[String]) {
+    if !v.is_empty() {
+        m.insert(k.into(), json!(v));
+    }
+}
+
+fn put_str(m: &mut Map<String, Value>, k: &str, v: &str) {
+    if !v.is_empty() {
+        m.insert(k.into(), json!(v));
+    }
+}
+
+// ------------------------------------------------------------------ policy test
+
+/// `gait policy test <policy> <intent>`.
+pub fn policy_test(policy_path: &str, intent_path: &str) -> Result<CommandOutput, GateError> {
+    let policy = load_policy(policy_path)?;
+    let raw = load_intent(intent_path)?;
+    let normalized = raw.normalize()?;
+    let mut prepared = normalized.clone();
+    strip_context_claims(&mut prepared);
+    let ev = eval::evaluate(&policy, &prepared, &EvalOptions { now: GoTime::now_utc() });
+    let summary = test_summary(&ev);
+    let mut m = Map::new();
+    m.insert("schema_id".into(), json!("gait.policytest.result"));
+    m.insert("schema_version".into(), json!("1.0.0"));
+    m.insert("created_at".into(), json!(created_at_of(&normalized).to_rfc3339_nano()));
+    m.insert("policy_digest".into(), json!(policy.digest()));
+    m.insert("intent_digest".into(), json!(normalized.intent_digest()));
+    m.insert("verdict".into(), json!(ev.verdict));
+    put_list(&mut m, "reason_codes", &ev.reason_codes);
+    put_list(&mut m, "violations", &ev.violations);
+    put_str(&mut m, "matched_rule", &ev.matched_rule);
+    m.insert("summary".into(), json!(summary));
+    Ok(CommandOutput::new(m, summary.clone(), verdict_exit(&ev.verdict)))
+}
+
+fn test_summary(ev: &Evaluation) -> String {
+    let csv = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(",") };
+    let s = format!(
+        "policy test verdict={} reasons={} violations={}",
+        ev.verdict,
+        csv(&ev.reason_codes),
+        csv(&ev.violations)
+    );
+    if s.len() <= 240 {
+        return s;
+    }
+    let extra = s.len() - 240;
+    let suffix = format!("...(+{extra})");
+    let mut cut = 240 - suffix.len();
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{suffix}", &s[..cut])
+}
+
+// ------------------------------------------------------------------ policy validate / fmt / init / simulate
+
+pub fn policy_validate(path: &str) -> Result<CommandOutput, GateError> {
+    let p = load_policy(path)?;
+    let digest = p.digest();
+    let summary = format!("policy validate ok: default={} rules={} digest={digest}", p.default_verdict, p.rules.len());
+    let mut m = Map::new();
+    m.insert("schema_id".into(), json!(p.schema_id));
+    m.insert("schema_version".into(), json!(p.schema_version));
+    m.insert("policy_digest".into(), json!(digest));
+    m.insert("default_verdict".into(), json!(p.default_verdict));
+    if !p.rules.is_empty() {
+        m.insert("rule_count".into(), json!(p.rules.len()));
+    }
+    m.insert("summary".into(), json!(summary));
+    Ok(CommandOutput::new(m, summary, exit::OK))
+}
+
+pub fn policy_fmt(path: &str, write: bool) -> Result<CommandOutput, GateError> {
+    let original = read_text(path, "policy")?;
+    let p = policy::parse_policy(&original)?;
+    let formatted = policy::format_policy(&p);
+    let changed = formatted != original;
+    let mut m = Map::new();
+    m.insert("path".into(), json!(path));
+    m.insert("policy_digest".into(), json!(p.digest()));
+    m.insert("default_verdict".into(), json!(p.default_verdict));
+    if !p.rules.is_empty() {
+        m.insert("rule_count".into(), json!(p.rules.len()));
+    }
+    if changed {
+        m.insert("changed".into(), json!(true));
+    }
+    let text;
+    if write {
+        if changed {
+            fsutil::write_atomic(Path::new(path), formatted.as_bytes(), 0o644).map_err(|e| GateError::Io(format!("write policy: {e}")))?;
+            m.insert("written".into(), json!(true));
+        }
+        text = if changed { format!("formatted {path}") } else { format!("{path} already formatted") };
+    } else {
+        m.insert("formatted".into(), json!(formatted));
+        text = formatted;
+    }
+    Ok(CommandOutput::new(m, text, exit::OK))
+}
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("baseline-lowrisk", include_str!("../templates/baseline-lowrisk.yaml")),
+    ("baseline-mediumrisk", include_str!("../templates/baseline-mediumrisk.yaml")),
+    ("baseline-highrisk", include_str!("../templates/baseline-highrisk.yaml")),
+];
+
+fn template_name(input: &str) -> Option<&'static str> {
+    match input.trim().to_lowercase().as_str() {
+        "baseline-lowrisk" | "baseline_low_risk" | "low" => Some("baseline-lowrisk"),
+        "baseline-mediumrisk" | "baseline_medium_risk" | "medium" => Some("baseline-mediumrisk"),
+        "baseline-highrisk" | "baseline_high_risk" | "high" => Some("baseline-highrisk"),
+        _ => None,
+    }
+}
+
+pub fn policy_init(template: &str, out: &str, force: bool) -> Result<CommandOutput, GateError> {
+    let name = template_name(template).ok_or_else(|| GateError::invalid(format!("unknown template: {}", template.trim())))?;
+    let body = TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b).expect("template listed");
+    let out_path = Path::new(out);
+    if out_path.exists() && !force {
+        return Err(GateError::invalid(format!("output path already exists (use --force to overwrite): {out}")));
+    }
+    fsutil::write_atomic(out_path, body.as_bytes(), 0o644).map_err(|e| GateError::Io(format!("write policy: {e}")))?;
+    let mut m = Map::new();
+    m.insert("template".into(), json!(name));
+    m.insert("policy_path".into(), json!(out));
+    m.insert(
+        "next_commands".into(),
+        json!([format!("gait policy validate {out} --json"), format!("gait policy fmt {out} --write --json"), "gait doctor --json"]),
+    );
+    Ok(CommandOutput::new(m, format!("policy written: {out} (template {name})"), exit::OK))
+}
+
+fn collect_fixtures(spec: &str) -> Result<Vec<String>, GateError> {
+    let mut out = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let p = Path::new(item);
+        if p.is_dir() {
+            let mut stack = vec![p.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir).map_err(|e| GateError::invalid(format!("read fixtures dir {}: {}", dir.display(), fsutil::go_io_reason(&e))))?;
+                for e in entries.flatten() {
+                    let path = e.path();
+                    let ft = e.file_type().map_err(|err| GateError::Io(err.to_string()))?;
+                    if ft.is_dir() {
+                        stack.push(path);
+                    } else if ft.is_file() && path.extension().is_some_and(|x| x == "json") {
+                        out.push(path.to_string_lossy().into_owned());
+                    }
+                }
+            }
+        } else {
+            out.push(item.to_string());
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+pub fn policy_simulate(candidate: &str, baseline: &str, fixtures: &str) -> Result<CommandOutput, GateError> {
+    if candidate.trim().is_empty() || baseline.trim().is_empty() {
+        return Err(GateError::invalid("missing required --policy <candidate.yaml> and --baseline <baseline.yaml>"));
+    }
+    if fixtures.trim().is_empty() {
+        return Err(GateError::invalid("missing required --fixtures <csv files/dirs>"));
+    }
+    let cand = load_policy(candidate)?;
+    let base = load_policy(baseline)?;
+    let files = collect_fixtures(fixtures)?;
+    let now = EvalOptions { now: GoTime::now_utc() };
+    let mut changed = Vec::new();
+    let mut base_counts = std::collections::BTreeMap::<String, i64>::new();
+    let mut cand_counts = std::collections::BTreeMap::<String, i64>::new();
+    let (mut relaxed, mut tightened_to_block) = (false, false);
+    for f in &files {
+        let mut intent = load_intent(f)?.normalize()?;
+        strip_context_claims(&mut intent);
+        let b = eval::evaluate(&base, &intent, &now);
+        let c = eval::evaluate(&cand, &intent, &now);
+        *base_counts.entry(b.verdict.clone()).or_default() += 1;
+        *cand_counts.entry(c.verdict.clone()).or_default() += 1;
+        if b.verdict != c.verdict || b.reason_codes != c.reason_codes || b.violations != c.violations || b.matched_rule != c.matched_rule {
+            if b.verdict != "allow" && c.verdict == "allow" {
+                relaxed = true;
+            }
+            if c.verdict == "block" && b.verdict != "block" {
+                tightened_to_block = true;
+            }
+            let mut e = Map::new();
+            e.insert("fixture_path".into(), json!(f));
+            e.insert("intent_digest".into(), json!(intent.intent_digest()));
+            e.insert("changed".into(), json!(true));
+            e.insert("baseline_verdict".into(), json!(b.verdict));
+            e.insert("candidate_verdict".into(), json!(c.verdict));
+            put_list(&mut e, "baseline_reason_codes", &b.reason_codes);
+            put_list(&mut e, "candidate_reason_codes", &c.reason_codes);
+            put_list(&mut e, "baseline_violations", &b.violations);
+            put_list(&mut e, "candidate_violations", &c.violations);
+            put_str(&mut e, "baseline_matched_rule", &b.matched_rule);
+            put_str(&mut e, "candidate_matched_rule", &c.matched_rule);
+            changed.push(Value::Object(e));
+        }
+    }
+    let recommendation = if changed.is_empty() {
+        "enforce"
+    } else if relaxed {
+        "observe"
+    } else if tightened_to_block {
+        "require_approval"
+    } else {
+        "enforce"
+    };
+    let counts = |m: &std::collections::BTreeMap<String, i64>| -> Value { m.iter().map(|(v, c)| json!({"verdict": v, "count": c})).collect() };
+    let summary = format!(
+        "policy simulate fixtures={} changed={} recommendation={recommendation}",
+        files.len(),
+        changed.len()
+    );
+    let mut m = Map::new();
+    m.insert("baseline_policy_digest".into(), json!(base.digest()));
+    m.insert("candidate_policy_digest".into(), json!(cand.digest()));
+    m.insert("fixtures_total".into(), json!(files.len()));
+    if !changed.is_empty() {
+        m.insert("changed_fixtures".into(), json!(changed.len()));
+        m.insert("changed".into(), Value::Array(changed));
+    }
+    m.insert("baseline_verdicts".into(), counts(&base_counts));
+    m.insert("candidate_verdicts".into(), counts(&cand_counts));
+    m.insert("recommendation".into(), json!(recommendation));
+    m.insert("summary".into(), json!(summary));
+    Ok(CommandOutput::new(m, summary, exit::OK))
+}
+
+// ------------------------------------------------------------------ approve
+
+/// Flags of `gait approve`.
+#[derive(Debug, Clone, Default)]
+pub struct ApproveArgs {
+    pub intent_digest: String,
+    pub policy_digest: String,
+    pub delegation_binding_digest: String,
+    pub ttl: String,
+    pub scope: String,
+    pub approver: String,
+    pub reason_code: String,
+    pub max_targets: i64,
+    pub max_ops: i64,
+    pub out: String,
+    pub key_mode: String,
+    pub private_key: String,
+    pub private_key_env: String,
+}
+
+pub fn approve(a: &ApproveArgs) -> Result<CommandOutput, GateError> {
+    let ttl = parse_go_duration(a.ttl.trim()).ok().filter(|d| *d > 0).ok_or_else(|| GateError::invalid("invalid --ttl, expected positive duration"))?;
+    if sorted_unique(&a.scope.split(',').map(str::to_string).collect::<Vec<_>>()).is_empty() {
+        return Err(GateError::invalid("scope is required"));
+    }
+    let signer = signing::resolve_signer(&a.key_mode, &KeySource::new(&a.private_key, &a.private_key_env))?;
+    let req = MintRequest {
+        intent_digest: a.intent_digest.clone(),
+        policy_digest: a.policy_digest.clone(),
+        delegation_binding_digest: a.delegation_binding_digest.clone(),
+        ttl_nanos: ttl,
+        scope: a.scope.split(',').map(str::to_string).collect(),
+        approver: a.approver.clone(),
+        reason_code: a.reason_code.clone(),
+        max_targets: a.max_targets,
+        max_ops: a.max_ops,
+    };
+    let token = approval::mint(&req, &signer.key, GoTime::now_utc())?;
+    let out = if a.out.trim().is_empty() {
+        format!("approval_{}.json", token.token_id)
+    } else {
+        a.out.trim().to_string()
+    };
+    fsutil::write_atomic(Path::new(&out), gait_sdk::output::to_json_pretty(&token.to_value()).as_bytes(), 0o600)
+        .map_err(|e| GateError::Io(format!("write approval token: {e}")))?;
+    let mut m = Map::new();
+    m.insert("token_id".into(), json!(token.token_id));
+    m.insert("token_path".into(), json!(out));
+    m.insert("expires_at".into(), json!(token.expires_at.utc().to_rfc3339()));
+    m.insert("reason_code".into(), json!(token.reason_code));
+    m.insert("scope".into(), json!(token.scope));
+    if token.max_targets > 0 {
+        m.insert("max_targets".into(), json!(token.max_targets));
+    }
+    if token.max_ops > 0 {
+        m.insert("max_ops".into(), json!(token.max_ops));
+    }
+    m.insert("key_id".into(), json!(signer.key.key_id()));
+    put_list(&mut m, "warnings", &signer.warnings);
+    m.insert("description".into(), json!("signed approval token created"));
+    Ok(CommandOutput::new(m, format!("approval token created: {out}"), exit::OK))
+}
+
+// ------------------------------------------------------------------ keys
+
+pub fn keys_init(out_dir: &str, prefix: &str, force: bool) -> Result<CommandOutput, GateError> {
+    write_key_pair(out_dir, prefix, force)
+}
+
+pub fn keys_rotate(out_dir: &str, prefix: &str) -> Result<CommandOutput, GateError> {
+    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    write_key_pair(out_dir, &format!("{prefix}_{stamp}"), false)
+}
+
+fn write_key_pair(out_dir: &str, prefix: &str, force: bool) -> Result<CommandOutput, GateError> {
+    let prefix = prefix.trim();
+    if prefix.is_empty() || prefix.contains('/') || prefix.contains('\\') {
+        return Err(GateError::invalid("key prefix must be a plain file name prefix"));
+    }
+    let dir = Path::new(out_dir);
+    let private_path = dir.join(format!("{prefix}_private.key"));
+    let public_path = dir.join(format!("{prefix}_public.key"));
+    if !force {
+        if private_path.exists() {
+            return Err(GateError::invalid(format!("private key path already exists (use --force): {}", private_path.display())));
+        }
+        if public_path.exists() {
+            return Err(GateError::invalid(format!("public key path already exists (use --force): {}", public_path.display())));
+        }
+    }
+    let key = signing::KeyPair::generate()?;
+    fsutil::write_atomic(&private_path, format!("{}\n", key.private_base64()).as_bytes(), 0o600)
+        .map_err(|e| GateError::Io(format!("write private key: {e}")))?;
+    fsutil::write_atomic(&public_path, format!("{}\n", key.public().to_base64()).as_bytes(), 0o600)
+        .map_err(|e| GateError::Io(format!("write public key: {e}")))?;
+    let mut m = Map::new();
+    m.insert("prefix".into(), json!(prefix));
+    m.insert("key_id".into(), json!(key.key_id()));
+    m.insert("private_key_path".into(), json!(private_path.display().to_string()));
+    m.insert("public_key_path".into(), json!(public_path.display().to_string()));
+    let text = format!(
+        "key pair written\nkey_id: {}\nprivate key: {}\npublic key: {}",
+        key.key_id(),
+        private_path.display(),
+        public_path.display()
+    );
+    Ok(CommandOutput::new(m, text, exit::OK))
+}
+
+pub fn keys_verify(private: &KeySource, public: &KeySource) -> Result<CommandOutput, GateError> {
+    if !private.is_set() {
+        return Err(GateError::invalid("keys verify requires --private-key or --private-key-env"));
+    }
+    let key = private.load_private()?.expect("source is set");
+    let public_source = if public.is_set() {
+        let pk = public.load_public()?.expect("source is set");
+        if pk != key.public() {
+            return Err(GateError::invalid("public key does not match private key"));
+        }
+        public.describe()
+    } else {
+        "derived".to_string()
+    };
+    let mut m = Map::new();
+    m.insert("key_id".into(), json!(key.key_id()));
+    m.insert("private_key_source".into(), json!(private.describe()));
+    m.insert("public_key_source".into(), json!(public_source));
+    Ok(CommandOutput::new(m, format!("key pair ok: key_id={}", key.key_id()), exit::OK))
+}
+
+// ------------------------------------------------------------------ gate eval
+
+/// Flags of `gait gate eval` (core and extended).
+#[derive(Debug, Clone, Default)]
+pub struct GateEvalArgs {
+    pub policy: String,
+    pub intent: String,
+    pub trace_out: String,
+    pub key_mode: String,
+    pub private_key: String,
+    pub private_key_env: String,
+    pub profile: String,
+    pub approval_token: String,
+    pub approval_token_chain: String,
+    pub approval_token_ref: String,
+    pub approval_audit_out: String,
+    pub approval_public_key: String,
+    pub approval_public_key_env: String,
+    pub approval_private_key: String,
+    pub approval_private_key_env: String,
+    pub rate_limit_state: String,
+    pub evaluation_time: String,
+    pub simulate: bool,
+    pub explain: bool,
+    pub config: String,
+    pub no_config: bool,
+    /// Extended flags that are given, by name (they are not supported by this release).
+    pub extended: Vec<String>,
+    pub credential_broker: String,
+    pub correlation_id: String,
+}
+
+fn validate_trace_path(p: &str) -> Result<String, GateError> {
+    let trimmed = p.trim();
+    let cleaned = crate::intent::clean_path_pub(trimmed);
+    if trimmed.is_empty() || cleaned == "." || cleaned == "/" {
+        return Err(GateError::invalid("trace path is required"));
+    }
+    if !cleaned.starts_with('/') && cleaned.split('/').any(|s| s == "..") {
+        return Err(GateError::invalid("relative trace path must not traverse parent directories"));
+    }
+    Ok(cleaned)
+}
+
+fn fill(flag: &mut String, defaults: &config::GateDefaults, key: &str) {
+    if flag.trim().is_empty() {
+        *flag = defaults.get(key).to_string();
+    }
+}
+
+fn explain_value(ev: &Evaluation, intent: &Intent, created_at: GoTime, required: i64, valid: i64, proof: Value) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("schema_id".into(), json!("gait.gate.policy_explain"));
+    m.insert("schema_version".into(), json!("1.0.0"));
+    m.insert("created_at".into(), json!(created_at.to_rfc3339_nano()));
+    m.insert("producer_version".into(), json!(trace::PRODUCER_VERSION));
+    m.insert("verdict".into(), json!(ev.verdict));
+    put_str(&mut m, "matched_rule", &ev.matched_rule);
+    if !ev.matched_rules.is_empty() {
+        let rules: Vec<Value> = ev.matched_rules.iter().map(|r| json!({"effect": r.effect, "name": r.name, "priority": r.priority})).collect();
+        m.insert("matched_rules".into(), Value::Array(rules));
+    }
+    put_list(&mut m, "reason_codes", &ev.reason_codes);
+    put_list(&mut m, "violations", &ev.violations);
+    let missing: Vec<String> = sorted_unique(
+        &ev.reason_codes
+            .iter()
+            .filter_map(|r| {
+                if let Some(x) = r.strip_prefix("fail_closed_missing_") {
+                    return Some(x.to_string());
+                }
+                match r.as_str() {
+                    "credential_evidence_missing" => Some("credential_evidence".into()),
+                    "sandbox_metadata_missing" => Some("sandbox".into()),
+                    "sandbox_evidence_missing" => Some("sandbox_evidence".into()),
+                    "kill_switch_state_unavailable" => Some("kill_switch_state".into()),
+                    "broker_credential_missing" => Some("broker_credential".into()),
+                    _ => None,
+                }
+            })
+            .collect::<Vec<_>>(),
+    );
+    put_list(&mut m, "missing_fields", &missing);
+    let fc: Vec<String> = ev.reason_codes.iter().filter(|r| r.starts_with("fail_closed_")).cloned().collect();
+    put_list(&mut m, "fail_closed_reason_codes", &fc);
+    if ev.verdict == "require_approval" {
+        m.insert("approval_required".into(), json!(true));
+    }
+    if required > 0 {
+        m.insert("required_approvals".into(), json!(required));
+    }
+    if valid > 0 {
+        m.insert("valid_approvals".into(), json!(valid));
+    }
+    if ev.require_broker_credential {
+        m.insert("require_broker_credential".into(), json!(true));
+    }
+    put_str(&mut m, "broker_reference", &ev.broker_reference);
+    put_list(&mut m, "broker_scopes", &ev.broker_scopes);
+    if ev.require_delegation {
+        m.insert("require_delegation".into(), json!(true));
+    }
+    put_list(&mut m, "required_delegation_scopes", &ev.required_delegation_scopes);
+    if let Some(f) = &ev.freeze_window {
+        m.insert("freeze_window".into(), f.to_value());
+    }
+    if let Some(s) = &ev.sandbox {
+        m.insert("sandbox".into(), s.to_value());
+    }
+    let c = &intent.context;
+    let posture = if c.credential_ref.is_empty() && c.credential_source.is_empty() && c.credential_access_type.is_empty() && c.credential_issuer.is_empty() && c.credential_ttl_seconds == 0 {
+        json!({"present": false})
+    } else {
+        let mut p = Map::new();
+        p.insert("present".into(), json!(!c.credential_ref.is_empty()));
+        put_str(&mut p, "source", &c.credential_source);
+        put_str(&mut p, "access_type", &c.credential_access_type);
+        put_str(&mut p, "issuer", &c.credential_issuer);
+        if c.credential_ttl_seconds != 0 {
+            p.insert("ttl_seconds".into(), json!(c.credential_ttl_seconds));
+        }
+        put_str(&mut p, "credential_ref", &c.credential_ref);
+        Value::Object(p)
+    };
+    m.insert("credential_posture".into(), posture);
+    let status = if c.context_evidence_mode == "required" {
+        if c.context_set_digest.is_empty() || c.context_refs.is_empty() {
+            "missing"
+        } else {
+            "verified"
+        }
+    } else if !c.context_set_digest.is_empty() || !c.context_refs.is_empty() {
+        "present"
+    } else {
+        "not_required"
+    };
+    m.insert("context_evidence_status".into(), json!(status));
+    m.insert("proof_refs".into(), proof);
+    m
+}
+
+/// `gait gate eval`: evaluate, enforce limits and approvals, sign and write the trace.
+pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
+    let started = std::time::Instant::now();
+    if !a.no_config {
+        let path = if a.config.trim().is_empty() { config::DEFAULT_CONFIG_PATH.to_string() } else { a.config.clone() };
+        let d = config::load(&path)?;
+        fill(&mut a.policy, &d, "policy");
+        fill(&mut a.profile, &d, "profile");
+        fill(&mut a.key_mode, &d, "key_mode");
+        fill(&mut a.private_key, &d, "private_key");
+        fill(&mut a.private_key_env, &d, "private_key_env");
+        fill(&mut a.approval_public_key, &d, "approval_public_key");
+        fill(&mut a.approval_public_key_env, &d, "approval_public_key_env");
+        fill(&mut a.approval_private_key, &d, "approval_private_key");
+        fill(&mut a.approval_private_key_env, &d, "approval_private_key_env");
+        fill(&mut a.rate_limit_state, &d, "rate_limit_state");
+        fill(&mut a.trace_out, &d, "trace_path");
+        fill(&mut a.credential_broker, &d, "credential_broker");
+        for key in ["kill_switch_state", "wrkr_inventory_path", "credential_ref", "credential_command"] {
+            if !d.get(key).is_empty() {
+                a.extended.push(format!("gate.{key} (project config)"));
+            }
+        }
+    }
+    if a.policy.trim().is_empty() || a.intent.trim().is_empty() {
+        return Err(GateError::invalid("both --policy and --intent are required"));
+    }
+    let profile = if a.profile.trim().is_empty() { "standard".to_string() } else { a.profile.trim().to_lowercase() };
+    if profile != "standard" && profile != "oss-prod" {
+        return Err(GateError::invalid(format!("unsupported --profile value \"{}\" (expected standard or oss-prod)", a.profile.trim())));
+    }
+    let eval_now = if a.evaluation_time.trim().is_empty() {
+        GoTime::now_utc()
+    } else {
+        GoTime::parse_rfc3339(a.evaluation_time.trim()).map_err(|e| GateError::invalid(format!("invalid --evaluation-time: {e}")))?
+    };
+    let oss_prod = profile == "oss-prod";
+    let private_source = KeySource::new(&a.private_key, &a.private_key_env);
+    if oss_prod {
+        if a.simulate {
+            return Err(GateError::invalid("oss-prod profile does not allow --simulate"));
+        }
+        if a.key_mode.trim().to_lowercase() != "prod" {
+            return Err(GateError::invalid("oss-prod profile requires --key-mode prod"));
+        }
+        if !private_source.is_set() {
+            return Err(GateError::invalid("oss-prod profile requires --private-key or --private-key-env"));
+        }
+    }
+    let policy = load_policy(&a.policy)?;
+    if oss_prod && policy.default_verdict == "allow" {
+        return Err(GateError::invalid(
+            "oss-prod profile rejects policy default_verdict=allow; use default_verdict: block or require_approval",
+        ));
+    }
+    let raw_intent = load_intent(&a.intent)?;
+    let broker = a.credential_broker.trim().to_lowercase();
+    if !broker.is_empty() && broker != "off" {
+        if !["stub", "env", "command"].contains(&broker.as_str()) {
+            return Err(GateError::invalid(format!("unsupported credential broker: {broker}")));
+        }
+        a.extended.push("--credential-broker".into());
+    }
+    if let Some(flag) = a.extended.first() {
+        return Err(GateError::invalid(format!(
+            "{flag} is not supported yet by this gait release (extended gate evidence features arrive in a later version)"
+        )));
+    }
+    if oss_prod {
+        let high_risk_rule = policy.rules.iter().any(|r| {
+            r.effect != "block" && r.matcher.risk_classes.iter().any(|c| c == "high" || c == "critical") && !r.require_broker_credential
+        });
+        if high_risk_rule {
+            return Err(GateError::invalid("oss-prod profile requires high-risk allow/approval rules to set require_broker_credential: true"));
+        }
+        if policy.rules.iter().any(|r| r.require_broker_credential) {
+            return Err(GateError::invalid("oss-prod profile requires --credential-broker for high-risk policies"));
+        }
+    }
+    let trace_path = if a.trace_out.trim().is_empty() { None } else { Some(validate_trace_path(&a.trace_out)?) };
+
+    // Evaluate the prepared intent.
+    let normalized = raw_intent.normalize()?;
+    let mut prepared = normalized;
+    strip_context_claims(&mut prepared);
+    let ev = eval::evaluate(&policy, &prepared, &EvalOptions { now: eval_now });
+    let policy_digest = policy.digest();
+    let intent_digest = prepared.intent_digest();
+    let created_at = created_at_of(&prepared);
+    let wall = GoTime::now_utc();
+
+    let mut verdict = ev.verdict.clone();
+    let mut reasons: Vec<String> = ev.reason_codes.clone();
+    let mut violations: Vec<String> = ev.violations.clone();
+    let mut out = Map::new();
+
+    // Rate limits and destructive budgets apply whatever the verdict.
+    let state_path = if a.rate_limit_state.trim().is_empty() { ratelimit::DEFAULT_STATE_PATH.to_string() } else { a.rate_limit_state.trim().to_string() };
+    if let Some(limit) = &ev.rate_limit {
+        let o = ratelimit::charge(&state_path, limit, &prepared.tool_name, &prepared.context.identity, wall)?;
+        out.insert("rate_limit_scope".into(), json!(o.scope));
+        out.insert("rate_limit_key".into(), json!(o.key));
+        out.insert("rate_limit_used".into(), json!(o.used));
+        if o.remaining > 0 {
+            out.insert("rate_limit_remaining".into(), json!(o.remaining));
+        }
+        if !o.allowed {
+            verdict = "block".into();
+            reasons.push("rate_limit_exceeded".into());
+            violations.push("rate_limit_exceeded".into());
+        }
+    }
+    if let Some(budget) = &ev.destructive_budget {
+        if prepared.is_destructive() {
+            let tool = format!("destructive_budget|{}", prepared.tool_name).to_lowercase();
+            let o = ratelimit::charge(&state_path, budget, &tool, &prepared.context.identity, wall)?;
+            out.insert("destructive_budget_scope".into(), json!(o.scope));
+            out.insert("destructive_budget_key".into(), json!(o.key));
+            out.insert("destructive_budget_used".into(), json!(o.used));
+            if o.remaining > 0 {
+                out.insert("destructive_budget_remaining".into(), json!(o.remaining));
+            }
+            if !o.allowed {
+                verdict = "block".into();
+                reasons.push("destructive_budget_exceeded".into());
+                violations.push("destructive_budget_exceeded".into());
+            }
+        }
+    }
+
+    let signer = signing::resolve_signer(&a.key_mode, &private_source)?;
+
+    // Delegation tokens are an extended feature, so a required delegation cannot be met yet.
+    if ev.require_delegation {
+        verdict = "block".into();
+        reasons.push("delegation_token_missing".into());
+        violations.push("delegation_not_granted".into());
+        out.insert("delegation_required".into(), json!(true));
+    }
+
+    // Approvals.
+    let mut required_approvals = 0i64;
+    let mut valid_approvals = 0i64;
+    let mut approval_ref = a.approval_token_ref.trim().to_string();
+    let mut audit_entries: Vec<AuditEntry> = Vec::new();
+    let mut approvers: Vec<String> = Vec::new();
+    let mut approval_step_ran = false;
+    if verdict == "require_approval" {
+        approval_step_ran = true;
+        required_approvals = ev.min_approvals.max(1);
+        let mut scope = vec![format!("tool:{}", prepared.tool_name)];
+        if prepared.context.phase == "apply" && prepared.is_destructive() {
+            scope.push("phase:apply".into());
+            scope.push("destructive:apply".into());
+        }
+        let scope = crate::intent::sorted_unique_lower(&scope);
+        let approval_public = KeySource::new(&a.approval_public_key, &a.approval_public_key_env);
+        let approval_private = KeySource::new(&a.approval_private_key, &a.approval_private_key_env);
+        if oss_prod && !approval_public.is_set() && !approval_private.is_set() {
+            return Err(GateError::invalid(
+                "oss-prod profile requires explicit approval verify key (--approval-public-key/--approval-public-key-env or approval private key source)",
+            ));
+        }
+        let verify_key = signing::resolve_verify_key(&approval_public, &approval_private)?.unwrap_or_else(|| signer.key.public());
+        let mut paths: Vec<String> = a.approval_token_chain.split(',').map(str::to_string).collect();
+        paths.push(a.approval_token.clone());
+        let paths = sorted_unique(&paths);
+        if paths.is_empty() {
+            reasons.push("approval_token_missing".into());
+            violations.push("approval_not_granted".into());
+        } else {
+            let (target_count, op_count) = match &prepared.script {
+                Some(steps) => {
+                    let t: i64 = steps.iter().map(|s| s.targets.len() as i64).sum();
+                    (if t > 0 { t } else { prepared.targets.len() as i64 }, steps.len() as i64)
+                }
+                None => (prepared.targets.len() as i64, (prepared.targets.len() as i64).max(1)),
+            };
+            let binding = prepared.delegation.as_ref().map(|_| prepared.delegation_binding_digest());
+            let ctx = TokenContext {
+                intent_digest: &intent_digest,
+                policy_digest: &policy_digest,
+                delegation_binding: binding.as_deref(),
+                required_scope: &scope,
+                target_count,
+                op_count,
+                now: wall,
+                key: &verify_key,
+            };
+            let mut valid_ids = Vec::new();
+            for p in &paths {
+                let text = read_text(p, "approval token")?;
+                let token = ApprovalToken::parse(&text).map_err(|e| GateError::invalid(format!("parse approval token: {e}")))?;
+                let code = approval::check_token(&token, &ctx);
+                match code {
+                    None => {
+                        valid_ids.push(token.token_id.trim().to_string());
+                        approvers.push(token.approver_identity.trim().to_string());
+                    }
+                    Some(c) => reasons.push(c.to_string()),
+                }
+                audit_entries.push(AuditEntry {
+                    token,
+                    error_code: code.map(str::to_string),
+                });
+            }
+            valid_approvals = valid_ids.len() as i64;
+            let distinct = sorted_unique(&approvers).len() as i64;
+            let insufficient = valid_approvals < required_approvals;
+            let not_distinct = ev.require_distinct_approvers && required_approvals > 1 && distinct < required_approvals;
+            if insufficient {
+                reasons.push("approval_chain_insufficient".into());
+            }
+            if not_distinct {
+                reasons.push("approval_distinct_approvers_required".into());
+            }
+            if insufficient || not_distinct {
+                violations.push("approval_not_granted".into());
+            } else {
+                verdict = "allow".into();
+                reasons.push("approval_granted".into());
+                approval_ref = sorted_unique(&valid_ids).join(",");
+            }
+        }
+    }
+
+    // Broker credentials are an extended feature: a rule that requires one cannot be met.
+    if ev.require_broker_credential && verdict == "allow" {
+        verdict = "block".into();
+        reasons.push("broker_credential_required".into());
+        violations.push("broker_credential_missing".into());
+    }
+
+    let mut reasons = sorted_unique(&reasons);
+    let mut violations = sorted_unique(&violations);
+    let mut warnings = signer.warnings.clone();
+    if a.simulate {
+        out.insert("simulate_mode".into(), json!(true));
+        out.insert("simulated_verdict".into(), json!(verdict));
+        out.insert("simulated_reason_codes".into(), json!(reasons));
+        reasons.push("simulate_mode_non_enforcing".into());
+        if verdict == "block" || verdict == "require_approval" {
+            out.insert("would_have_blocked".into(), json!(true));
+            reasons.push(format!("simulated_{verdict}"));
+            violations.clear();
+            verdict = "allow".into();
+        }
+        reasons = sorted_unique(&reasons);
+    }
+    warnings = sorted_unique(&warnings);
+
+    let trace_id = short_id(&format!("{policy_digest}:{intent_digest}:{verdict}"));
+    let trace_path = trace_path.unwrap_or_else(|| format!("trace_{trace_id}.json"));
+    let audit_needed = required_approvals > 0 || !audit_entries.is_empty() || (approval_step_ran && ev.min_approvals > 0);
+    let audit_path = if audit_needed {
+        Some(if a.approval_audit_out.trim().is_empty() { format!("approval_audit_{trace_id}.json") } else { a.approval_audit_out.trim().to_string() })
+    } else {
+        None
+    };
+
+    if ev.require_delegation {
+        let p = format!("delegation_audit_{trace_id}.json");
+        let audit = json!({
+            "schema_id": "gait.gate.delegation_audit_record", "schema_version": "1.0.0",
+            "created_at": created_at.to_rfc3339_nano(), "producer_version": trace::PRODUCER_VERSION,
+            "trace_id": trace_id, "tool_name": prepared.tool_name, "intent_digest": intent_digest,
+            "policy_digest": policy_digest, "delegation_required": true, "valid_delegations": 0, "delegated": false,
+            "relationship": approval::audit_relationship(&trace_id, &prepared.tool_name, &policy_digest, &[]),
+            "entries": [],
+        });
+        fsutil::write_atomic(Path::new(&p), gait_sdk::output::to_json_pretty(&audit).as_bytes(), 0o600)
+            .map_err(|e| GateError::Io(format!("write delegation audit: {e}")))?;
+        out.insert("delegation_audit_path".into(), json!(p));
+    }
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let delegation_ref = trace::delegation_ref(&prepared, &[], &reasons);
+    let record = trace::build_trace(&TraceInput {
+        intent: &prepared,
+        evaluation: &ev,
+        final_verdict: &verdict,
+        violations: &violations,
+        policy_digest: &policy_digest,
+        intent_digest: &intent_digest,
+        trace_id: &trace_id,
+        created_at,
+        observed_at: wall,
+        correlation_id: &a.correlation_id,
+        approval_ref: &approval_ref,
+        latency_ms,
+        delegation_ref,
+    });
+    let signed = trace::sign_record(record, &signer.key)?;
+    fsutil::write_atomic(Path::new(&trace_path), gait_sdk::output::to_json_pretty(&signed).as_bytes(), 0o600)
+        .map_err(|e| GateError::Io(format!("write trace: {e}")))?;
+    if let Some(p) = &audit_path {
+        let audit = approval::audit_record(AuditInput {
+            created_at,
+            trace_id: &trace_id,
+            tool_name: &prepared.tool_name,
+            intent_digest: &intent_digest,
+            policy_digest: &policy_digest,
+            required: required_approvals,
+            valid: valid_approvals,
+            approvers: approvers.clone(),
+            entries: audit_entries,
+        });
+        fsutil::write_atomic(Path::new(p), gait_sdk::output::to_json_pretty(&audit).as_bytes(), 0o600)
+            .map_err(|e| GateError::Io(format!("write approval audit: {e}")))?;
+    }
+
+    let exit_code = verdict_exit(&verdict);
+    if a.explain {
+        let mut proof = Map::new();
+        proof.insert("trace_id".into(), json!(trace_id));
+        proof.insert("trace_path".into(), json!(trace_path));
+        if let Some(p) = &audit_path {
+            proof.insert("approval_audit_path".into(), json!(p));
+        }
+        let m = explain_value(&ev, &prepared, created_at, required_approvals, valid_approvals, Value::Object(proof));
+        return Ok(CommandOutput::new(m, String::new(), exit_code));
+    }
+
+    out.insert("profile".into(), json!(profile));
+    out.insert("verdict".into(), json!(verdict));
+    put_list(&mut out, "reason_codes", &reasons);
+    put_list(&mut out, "violations", &violations);
+    put_str(&mut out, "approval_ref", &approval_ref);
+    if approval_step_ran {
+        out.insert("required_approvals".into(), json!(required_approvals));
+    }
+    if valid_approvals > 0 {
+        out.insert("valid_approvals".into(), json!(valid_approvals));
+    }
+    if let Some(p) = &audit_path {
+        out.insert("approval_audit_path".into(), json!(p));
+    }
+    out.insert("trace_id".into(), json!(trace_id));
+    out.insert("trace_path".into(), json!(trace_path));
+    out.insert("policy_digest".into(), json!(policy_digest));
+    out.insert("intent_digest".into(), json!(intent_digest));
+    put_str(&mut out, "matched_rule", &ev.matched_rule);
+    out.insert("phase".into(), json!(prepared.context.phase));
+    put_list(&mut out, "warnings", &warnings);
+    if let Some(f) = &ev.freeze_window {
+        out.insert("freeze_window".into(), f.to_value());
+    }
+    if let Some(s) = &ev.sandbox {
+        out.insert("sandbox".into(), s.to_value());
+    }
+    if let Some(sc) = &ev.script {
+        out.insert("script".into(), json!(true));
+        out.insert("step_count".into(), json!(sc.step_count));
+        out.insert("script_hash".into(), json!(prepared.script_hash));
+        out.insert("composite_risk_class".into(), json!(sc.composite_risk_class));
+        out.insert("step_verdicts".into(), Value::Array(sc.step_verdicts.clone()));
+    }
+    let mut text = format!("gate eval: verdict={verdict}\ntrace: {trace_path}\n");
+    if !reasons.is_empty() {
+        text.push_str(&format!("reasons: {}\n", reasons.join(",")));
+    }
+    if !violations.is_empty() {
+        text.push_str(&format!("violations: {}\n", violations.join(",")));
+    }
+    if approval_step_ran {
+        text.push_str(&format!("approvals: {valid_approvals}/{required_approvals}\n"));
+    }
+    if let Some(p) = &audit_path {
+        text.push_str(&format!("approval audit: {p}\n"));
+    }
+    for w in &warnings {
+        text.push_str(&format!("warning: {w}\n"));
+    }
+    Ok(CommandOutput::new(out, text, exit_code))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_truncates_like_reference() {
+        let ev = Evaluation {
+            verdict: "require_approval".into(),
+            reason_codes: (0..30).map(|i| format!("reason_code_number_{i}")).collect(),
+            ..Default::default()
+        };
+        let s = test_summary(&ev);
+        assert_eq!(s.len(), 240);
+        assert!(s.contains("...(+"));
+    }
+
+    #[test]
+    fn trace_paths_are_checked() {
+        assert!(validate_trace_path("../x.json").is_err());
+        assert!(validate_trace_path(" ").is_err());
+        assert_eq!(validate_trace_path("./a/../t.json").unwrap(), "t.json");
+    }
+}
