@@ -2,7 +2,7 @@
 //! outcome into the error contract, and printing a command's result or error. A plugin's
 //! `main` hands its result to [`emit`], the one place that maps errors to exit codes.
 
-use crate::error::{GaitError, exit};
+use crate::error::{exit, GaitError};
 use crate::output;
 use serde_json::{Map, Value};
 use std::io::Write;
@@ -29,7 +29,12 @@ impl CommandOutput {
 }
 
 /// Prints the result (JSON or text) and returns the process exit code.
-pub fn emit(result: Result<CommandOutput, GaitError>, json: bool, argv: &[String], label: &str) -> i32 {
+pub fn emit(
+    result: Result<CommandOutput, GaitError>,
+    json: bool,
+    argv: &[String],
+    label: &str,
+) -> i32 {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match result {
@@ -125,7 +130,9 @@ pub fn parse_args<T: clap::Parser>(args: Vec<String>, label: &str) -> ParseOutco
         Err(e) => {
             use clap::error::ErrorKind;
             match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     let _ = e.print();
                     let code = if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
                         exit::INVALID_INPUT
@@ -142,7 +149,8 @@ pub fn parse_args<T: clap::Parser>(args: Vec<String>, label: &str) -> ParseOutco
                         .unwrap_or("invalid arguments")
                         .trim_start_matches("error: ")
                         .to_string();
-                    let err = GaitError::invalid(first).with_hint(format!("run `{label} --help` for usage"));
+                    let err = GaitError::invalid(first);
+                    let _ = label;
                     if !json {
                         let _ = write!(std::io::stderr(), "{rendered}");
                         return ParseOutcome::Exit(err.exit_code());
@@ -161,7 +169,13 @@ mod tests {
     #[test]
     fn single_dash_long_flags_are_rewritten() {
         let longs = vec!["policy".to_string(), "json".to_string()];
-        let args: Vec<String> = ["x", "-policy", "p", "-json", "-z", "--", "-policy"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(go_style_args(args, &longs), vec!["x", "--policy", "p", "--json", "-z", "--", "-policy"]);
+        let args: Vec<String> = ["x", "-policy", "p", "-json", "-z", "--", "-policy"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            go_style_args(args, &longs),
+            vec!["x", "--policy", "p", "--json", "-z", "--", "-policy"]
+        );
     }
 }

@@ -45,7 +45,10 @@ impl Category {
             Category::RegressFailed => exit::REGRESS_FAILED,
             Category::DependencyMissing => exit::DEPENDENCY_MISSING,
             Category::UnsafeOperation => exit::UNSAFE_OPERATION,
-            Category::IoFailure | Category::StateContention | Category::NetworkTransient | Category::Internal => exit::INTERNAL,
+            Category::IoFailure
+            | Category::StateContention
+            | Category::NetworkTransient
+            | Category::Internal => exit::INTERNAL,
         }
     }
 
@@ -90,7 +93,9 @@ impl Category {
             Category::PolicyBlocked => "inspect reason_codes and adjust policy or intent",
             Category::ApprovalRequired => "provide a valid approval token and retry",
             Category::DependencyMissing => "install or configure the missing dependency and retry",
-            Category::UnsafeOperation => "pass explicit unsafe flags only for approved replay paths",
+            Category::UnsafeOperation => {
+                "pass explicit unsafe flags only for approved replay paths"
+            }
             Category::StateContention => "another gait process holds the lock; retry shortly",
             _ => "retry after checking local environment and logs",
         }
@@ -157,11 +162,18 @@ impl GaitError {
         m.insert("ok".into(), Value::Bool(false));
         m.insert("error".into(), Value::String(self.message.clone()));
         m.insert("error_code".into(), self.category.error_code().into());
-        m.insert("error_category".into(), self.category.category_name().into());
+        m.insert(
+            "error_category".into(),
+            self.category.category_name().into(),
+        );
         m.insert("retryable".into(), Value::Bool(self.category.retryable()));
         m.insert(
             "hint".into(),
-            Value::String(self.hint.clone().unwrap_or_else(|| self.category.default_hint().to_string())),
+            Value::String(
+                self.hint
+                    .clone()
+                    .unwrap_or_else(|| self.category.default_hint().to_string()),
+            ),
         );
         for (k, v) in &self.extra {
             m.insert(k.clone(), v.clone());

@@ -51,7 +51,8 @@ pub fn go_io_reason(err: &io::Error) -> String {
 /// Reads a whole file with a size cap.
 pub fn read_capped(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     let shown = path.display().to_string();
-    let file = fs::File::open(path).map_err(|e| ReadError::Io(format!("open {shown}: {}", go_io_reason(&e))))?;
+    let file = fs::File::open(path)
+        .map_err(|e| ReadError::Io(format!("open {shown}: {}", go_io_reason(&e))))?;
     let meta = file
         .metadata()
         .map_err(|e| ReadError::Io(format!("stat {shown}: {}", go_io_reason(&e))))?;
@@ -148,14 +149,26 @@ pub enum LockError {
 }
 
 impl LockFile {
-    pub fn acquire(path: &Path, contents: &[u8], wait: Duration, retry: Duration, stale_after: Duration) -> Result<LockFile, LockError> {
+    pub fn acquire(
+        path: &Path,
+        contents: &[u8],
+        wait: Duration,
+        retry: Duration,
+        stale_after: Duration,
+    ) -> Result<LockFile, LockError> {
         let deadline = Instant::now() + wait;
         loop {
-            match fs::OpenOptions::new().write(true).create_new(true).open(path) {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(path)
+            {
                 Ok(mut f) => {
                     let _ = f.write_all(contents);
                     let _ = f.sync_all();
-                    return Ok(LockFile { path: path.to_path_buf() });
+                    return Ok(LockFile {
+                        path: path.to_path_buf(),
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let stale = fs::metadata(path)
@@ -197,11 +210,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("f");
         fs::write(&p, vec![b'a'; 100]).unwrap();
-        assert!(matches!(read_capped(&p, 10), Err(ReadError::TooLarge { .. })));
+        assert!(matches!(
+            read_capped(&p, 10),
+            Err(ReadError::TooLarge { .. })
+        ));
         assert_eq!(read_capped(&p, 100).unwrap().len(), 100);
         let e = read_capped(dir.path(), 10).unwrap_err().to_string();
         assert!(e.ends_with("is a directory"), "{e}");
-        let e = read_capped(&dir.path().join("missing"), 10).unwrap_err().to_string();
+        let e = read_capped(&dir.path().join("missing"), 10)
+            .unwrap_err()
+            .to_string();
         assert!(e.ends_with("no such file or directory"), "{e}");
     }
 
@@ -215,7 +233,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 
@@ -223,12 +244,32 @@ mod tests {
     fn lock_excludes_second_holder() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.lock");
-        let held = LockFile::acquire(&p, b"{}", Duration::from_millis(10), Duration::from_millis(1), Duration::from_secs(15)).unwrap();
+        let held = LockFile::acquire(
+            &p,
+            b"{}",
+            Duration::from_millis(10),
+            Duration::from_millis(1),
+            Duration::from_secs(15),
+        )
+        .unwrap();
         assert!(matches!(
-            LockFile::acquire(&p, b"{}", Duration::from_millis(20), Duration::from_millis(5), Duration::from_secs(15)),
+            LockFile::acquire(
+                &p,
+                b"{}",
+                Duration::from_millis(20),
+                Duration::from_millis(5),
+                Duration::from_secs(15)
+            ),
             Err(LockError::Timeout)
         ));
         drop(held);
-        assert!(LockFile::acquire(&p, b"{}", Duration::from_millis(10), Duration::from_millis(1), Duration::from_secs(15)).is_ok());
+        assert!(LockFile::acquire(
+            &p,
+            b"{}",
+            Duration::from_millis(10),
+            Duration::from_millis(1),
+            Duration::from_secs(15)
+        )
+        .is_ok());
     }
 }

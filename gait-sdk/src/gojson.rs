@@ -15,7 +15,10 @@ pub enum GoValue {
     Null,
     Bool(bool),
     /// `int` is set when the literal was an integer that fits `i64`.
-    Number { float: f64, int: Option<i64> },
+    Number {
+        float: f64,
+        int: Option<i64>,
+    },
     String(String),
     Array(Vec<GoValue>),
     Object(Vec<(String, GoValue)>),
@@ -130,9 +133,9 @@ impl GoValue {
         match self {
             GoValue::Null => Value::Null,
             GoValue::Bool(b) => Value::Bool(*b),
-            GoValue::Number { float, .. } => {
-                Number::from_f64(*float).map(Value::Number).unwrap_or(Value::Null)
-            }
+            GoValue::Number { float, .. } => Number::from_f64(*float)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             GoValue::String(s) => Value::String(s.clone()),
             GoValue::Array(items) => Value::Array(items.iter().map(GoValue::to_value).collect()),
             GoValue::Object(members) => {
@@ -194,7 +197,10 @@ impl<'de> Visitor<'de> for GoValueVisitor {
         })
     }
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<GoValue, E> {
-        Ok(GoValue::Number { float: v, int: None })
+        Ok(GoValue::Number {
+            float: v,
+            int: None,
+        })
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<GoValue, E> {
         Ok(GoValue::String(v.to_string()))

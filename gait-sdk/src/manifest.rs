@@ -56,7 +56,9 @@ pub fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('-')
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 impl PluginManifest {
@@ -83,7 +85,8 @@ impl PluginManifest {
 
     /// Parses and validates a manifest printed by a plugin.
     pub fn parse(text: &str) -> Result<Self, ManifestError> {
-        let m: PluginManifest = serde_json::from_str(text.trim()).map_err(|e| ManifestError::Json(e.to_string()))?;
+        let m: PluginManifest =
+            serde_json::from_str(text.trim()).map_err(|e| ManifestError::Json(e.to_string()))?;
         if m.schema_id != MANIFEST_SCHEMA_ID {
             return Err(ManifestError::SchemaId(m.schema_id));
         }
@@ -107,13 +110,21 @@ mod tests {
 
     #[test]
     fn round_trip_and_validation() {
-        let m = PluginManifest::new("gate", "0.1.0", "gate", &[("gate", "evaluate"), ("policy", "policies")]);
+        let m = PluginManifest::new(
+            "gate",
+            "0.1.0",
+            "gate",
+            &[("gate", "evaluate"), ("policy", "policies")],
+        );
         let back = PluginManifest::parse(&m.to_json()).unwrap();
         assert_eq!(back, m);
         assert!(back.serves("policy"));
         assert!(PluginManifest::parse("{}").is_err());
         let mut bad = m.clone();
         bad.commands[0].name = "../x".into();
-        assert!(matches!(PluginManifest::parse(&bad.to_json()), Err(ManifestError::Command(_))));
+        assert!(matches!(
+            PluginManifest::parse(&bad.to_json()),
+            Err(ManifestError::Command(_))
+        ));
     }
 }

@@ -6,7 +6,11 @@ use sha2::{Digest, Sha256};
 
 /// First 12 bytes (24 hex) of SHA-256 over every process argument, trimmed, joined by U+001F.
 pub fn correlation_id(argv: &[String]) -> String {
-    let joined = argv.iter().map(|a| a.trim()).collect::<Vec<_>>().join("\u{1f}");
+    let joined = argv
+        .iter()
+        .map(|a| a.trim())
+        .collect::<Vec<_>>()
+        .join("\u{1f}");
     crate::jcs::hex_lower(&Sha256::digest(joined.as_bytes())[..12])
 }
 
@@ -106,12 +110,18 @@ mod tests {
     #[test]
     fn compact_sorted_and_html_escaped() {
         let v = json!({"b": 1, "a": {"z": "<&>", "y": [1, 2]}});
-        assert_eq!(to_json_line(&v), r#"{"a":{"y":[1,2],"z":"\u003c\u0026\u003e"},"b":1}"#);
+        assert_eq!(
+            to_json_line(&v),
+            r#"{"a":{"y":[1,2],"z":"\u003c\u0026\u003e"},"b":1}"#
+        );
     }
 
     #[test]
     fn correlation_id_matches_reference_example() {
-        let argv: Vec<String> = ["gait", "version", "--json"].iter().map(|s| s.to_string()).collect();
+        let argv: Vec<String> = ["gait", "version", "--json"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(correlation_id(&argv), "e817da1ea5bc1c4b0c6da48f");
     }
 

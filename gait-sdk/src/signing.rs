@@ -13,7 +13,8 @@ use std::path::Path;
 use crate::jcs;
 
 /// Warning every dev-mode signer adds to its output.
-pub const DEV_MODE_WARNING: &str = "dev mode: ephemeral keypair generated; signatures will not verify across machines";
+pub const DEV_MODE_WARNING: &str =
+    "dev mode: ephemeral keypair generated; signatures will not verify across machines";
 
 /// Key-handling failure; all are invalid input (exit 6) for the caller.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -72,7 +73,10 @@ pub struct KeyPair {
 
 impl std::fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeyPair").field("key_id", &self.key_id()).field("ephemeral", &self.ephemeral).finish()
+        f.debug_struct("KeyPair")
+            .field("key_id", &self.key_id())
+            .field("ephemeral", &self.ephemeral)
+            .finish()
     }
 }
 
@@ -99,7 +103,10 @@ impl KeyPair {
         if signing.verifying_key().as_bytes()[..] != raw[32..] {
             return Err(kerr("invalid private key: public half does not match seed"));
         }
-        Ok(KeyPair { signing, ephemeral: false })
+        Ok(KeyPair {
+            signing,
+            ephemeral: false,
+        })
     }
 
     pub fn private_base64(&self) -> String {
@@ -196,7 +203,11 @@ pub fn verify_value(record: &Value, sig: &Signature, key: &PublicKey) -> Result<
 }
 
 /// Verifies `sig` against an already computed digest.
-pub fn verify_digest(digest_hex: &str, sig: &Signature, key: &PublicKey) -> Result<(), VerifyError> {
+pub fn verify_digest(
+    digest_hex: &str,
+    sig: &Signature,
+    key: &PublicKey,
+) -> Result<(), VerifyError> {
     if sig.signed_digest.is_empty() {
         return Err(VerifyError::MissingDigest);
     }
@@ -213,13 +224,17 @@ pub fn verify_digest(digest_hex: &str, sig: &Signature, key: &PublicKey) -> Resu
     if !sig.key_id.is_empty() && sig.key_id != key.key_id() {
         return Err(VerifyError::KeyIdMismatch);
     }
-    let sig_bytes = B64.decode(&sig.sig).map_err(|e| VerifyError::BadSigEncoding(e.to_string()))?;
+    let sig_bytes = B64
+        .decode(&sig.sig)
+        .map_err(|e| VerifyError::BadSigEncoding(e.to_string()))?;
     if sig_bytes.len() != 64 {
         return Err(VerifyError::BadSigLength(sig_bytes.len()));
     }
     let bytes: [u8; 64] = sig_bytes[..].try_into().expect("length checked");
     let signature = ed25519_dalek::Signature::from_bytes(&bytes);
-    key.0.verify(&raw, &signature).map_err(|_| VerifyError::Invalid)
+    key.0
+        .verify(&raw, &signature)
+        .map_err(|_| VerifyError::Invalid)
 }
 
 fn trim_key_text(text: &str) -> &str {
@@ -333,7 +348,10 @@ pub fn resolve_signer(key_mode: &str, private: &KeySource) -> Result<Signer, Key
 }
 
 /// A verify key: the public source if set, else the public half of the private source.
-pub fn resolve_verify_key(public: &KeySource, private: &KeySource) -> Result<Option<PublicKey>, KeyError> {
+pub fn resolve_verify_key(
+    public: &KeySource,
+    private: &KeySource,
+) -> Result<Option<PublicKey>, KeyError> {
     if let Some(k) = public.load_public()? {
         return Ok(Some(k));
     }
@@ -352,15 +370,27 @@ mod tests {
         let sig = k.sign_value(&rec).unwrap();
         assert_eq!(sig.key_id.len(), 64);
         verify_value(&rec, &sig, &k.public()).unwrap();
-        assert_eq!(verify_value(&json!({"a": 2, "b": "x"}), &sig, &k.public()), Err(VerifyError::DigestMismatch));
+        assert_eq!(
+            verify_value(&json!({"a": 2, "b": "x"}), &sig, &k.public()),
+            Err(VerifyError::DigestMismatch)
+        );
         let other = KeyPair::generate().unwrap();
-        assert_eq!(verify_value(&rec, &sig, &other.public()), Err(VerifyError::KeyIdMismatch));
+        assert_eq!(
+            verify_value(&rec, &sig, &other.public()),
+            Err(VerifyError::KeyIdMismatch)
+        );
         let mut bad = sig.clone();
         bad.key_id.clear();
-        assert_eq!(verify_value(&rec, &bad, &other.public()), Err(VerifyError::Invalid));
+        assert_eq!(
+            verify_value(&rec, &bad, &other.public()),
+            Err(VerifyError::Invalid)
+        );
         let mut none = sig.clone();
         none.signed_digest.clear();
-        assert_eq!(verify_value(&rec, &none, &k.public()), Err(VerifyError::MissingDigest));
+        assert_eq!(
+            verify_value(&rec, &none, &k.public()),
+            Err(VerifyError::MissingDigest)
+        );
     }
 
     #[test]
@@ -368,21 +398,44 @@ mod tests {
         let k = KeyPair::generate().unwrap();
         let again = KeyPair::from_base64(&format!(" {}\n", k.private_base64())).unwrap();
         assert_eq!(again.key_id(), k.key_id());
-        assert_eq!(PublicKey::from_base64(&k.public().to_base64()).unwrap(), k.public());
-        assert_eq!(KeyPair::from_base64("AAAA").unwrap_err().to_string(), "invalid private key length: 3");
-        assert_eq!(PublicKey::from_base64("AAAA").unwrap_err().to_string(), "invalid public key length: 3");
+        assert_eq!(
+            PublicKey::from_base64(&k.public().to_base64()).unwrap(),
+            k.public()
+        );
+        assert_eq!(
+            KeyPair::from_base64("AAAA").unwrap_err().to_string(),
+            "invalid private key length: 3"
+        );
+        assert_eq!(
+            PublicKey::from_base64("AAAA").unwrap_err().to_string(),
+            "invalid public key length: 3"
+        );
     }
 
     #[test]
     fn key_modes() {
         assert_eq!(
-            resolve_signer("dev", &KeySource::new("k", "")).unwrap_err().to_string(),
+            resolve_signer("dev", &KeySource::new("k", ""))
+                .unwrap_err()
+                .to_string(),
             "dev mode does not accept explicit key sources"
         );
-        assert_eq!(resolve_signer("prod", &KeySource::default()).unwrap_err().to_string(), "prod mode requires a private key source");
-        assert_eq!(resolve_signer("hsm", &KeySource::default()).unwrap_err().to_string(), "unsupported key mode: \"hsm\"");
         assert_eq!(
-            resolve_signer("prod", &KeySource::new("a", "B")).unwrap_err().to_string(),
+            resolve_signer("prod", &KeySource::default())
+                .unwrap_err()
+                .to_string(),
+            "prod mode requires a private key source"
+        );
+        assert_eq!(
+            resolve_signer("hsm", &KeySource::default())
+                .unwrap_err()
+                .to_string(),
+            "unsupported key mode: \"hsm\""
+        );
+        assert_eq!(
+            resolve_signer("prod", &KeySource::new("a", "B"))
+                .unwrap_err()
+                .to_string(),
             "private key source: set either path or env"
         );
         let dev = resolve_signer(" DEV ", &KeySource::default()).unwrap();

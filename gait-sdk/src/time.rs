@@ -103,7 +103,13 @@ impl GoTime {
             }
             std::str::from_utf8(part).ok()?.parse().ok()
         };
-        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        if b.len() < 20
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || b[10] != b'T'
+            || b[13] != b':'
+            || b[16] != b':'
+        {
             return Err(err("cannot parse"));
         }
         let year = digits(0..4).ok_or_else(|| err("bad year"))?;
@@ -124,7 +130,8 @@ impl GoTime {
                 return Err(err("bad fractional second"));
             }
             let frac = std::str::from_utf8(&b[start..end]).map_err(|_| err("bad fraction"))?;
-            nanos = frac.parse::<i64>().map_err(|_| err("bad fraction"))? * 10i64.pow((9 - (end - start)) as u32);
+            nanos = frac.parse::<i64>().map_err(|_| err("bad fraction"))?
+                * 10i64.pow((9 - (end - start)) as u32);
             i = end;
         }
         let offset_seconds: i32 = match b.get(i) {
@@ -155,7 +162,9 @@ impl GoTime {
         )
         .map_err(|_| err("value out of range"))?;
         let offset = Offset::from_seconds(offset_seconds).map_err(|_| err("bad offset"))?;
-        let ts = offset.to_timestamp(dt).map_err(|_| err("value out of range"))?;
+        let ts = offset
+            .to_timestamp(dt)
+            .map_err(|_| err("value out of range"))?;
         Ok(GoTime { ts, offset_seconds })
     }
 
@@ -235,14 +244,18 @@ pub fn parse_go_duration(input: &str) -> Result<i128, DurationParseError> {
         s = &s[int_end..];
         let mut frac_part = "";
         if let Some(rest) = s.strip_prefix('.') {
-            let frac_end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            let frac_end = rest
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len());
             frac_part = &rest[..frac_end];
             s = &rest[frac_end..];
         }
         if int_part.is_empty() && frac_part.is_empty() {
             return Err(err());
         }
-        let unit_end = s.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(s.len());
+        let unit_end = s
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(s.len());
         let unit = &s[..unit_end];
         s = &s[unit_end..];
         let scale: i128 = match unit {
@@ -337,7 +350,10 @@ mod tests {
             assert_eq!(GoTime::parse_rfc3339(s).unwrap().to_rfc3339_nano(), s);
         }
         assert_eq!(
-            GoTime::parse_rfc3339("2026-02-05T10:11:12.500+02:00").unwrap().utc().to_rfc3339_nano(),
+            GoTime::parse_rfc3339("2026-02-05T10:11:12.500+02:00")
+                .unwrap()
+                .utc()
+                .to_rfc3339_nano(),
             "2026-02-05T08:11:12.5Z"
         );
         assert!(GoTime::parse_rfc3339("2026-02-05").is_err());
@@ -347,7 +363,14 @@ mod tests {
 
     #[test]
     fn go_durations() {
-        let cases = [("24h", "24h0m0s"), ("90s", "1m30s"), ("30m", "30m0s"), ("500ms", "500ms"), ("1.5s", "1.5s"), ("1h30m", "1h30m0s")];
+        let cases = [
+            ("24h", "24h0m0s"),
+            ("90s", "1m30s"),
+            ("30m", "30m0s"),
+            ("500ms", "500ms"),
+            ("1.5s", "1.5s"),
+            ("1h30m", "1h30m0s"),
+        ];
         for (input, want) in cases {
             assert_eq!(format_go_duration(parse_go_duration(input).unwrap()), want);
         }

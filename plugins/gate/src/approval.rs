@@ -38,7 +38,10 @@ impl ApprovalToken {
         let mut m = Map::new();
         m.insert("schema_id".into(), json!(self.schema_id));
         m.insert("schema_version".into(), json!(self.schema_version));
-        m.insert("created_at".into(), json!(self.created_at.to_rfc3339_nano()));
+        m.insert(
+            "created_at".into(),
+            json!(self.created_at.to_rfc3339_nano()),
+        );
         m.insert("producer_version".into(), json!(self.producer_version));
         m.insert("token_id".into(), json!(self.token_id));
         m.insert("approver_identity".into(), json!(self.approver_identity));
@@ -46,7 +49,10 @@ impl ApprovalToken {
         m.insert("intent_digest".into(), json!(self.intent_digest));
         m.insert("policy_digest".into(), json!(self.policy_digest));
         if !self.delegation_binding_digest.is_empty() {
-            m.insert("delegation_binding_digest".into(), json!(self.delegation_binding_digest));
+            m.insert(
+                "delegation_binding_digest".into(),
+                json!(self.delegation_binding_digest),
+            );
         }
         m.insert("scope".into(), json!(self.scope));
         if self.max_targets != 0 {
@@ -55,7 +61,10 @@ impl ApprovalToken {
         if self.max_ops != 0 {
             m.insert("max_ops".into(), json!(self.max_ops));
         }
-        m.insert("expires_at".into(), json!(self.expires_at.to_rfc3339_nano()));
+        m.insert(
+            "expires_at".into(),
+            json!(self.expires_at.to_rfc3339_nano()),
+        );
         Value::Object(m)
     }
 
@@ -71,27 +80,41 @@ impl ApprovalToken {
     pub fn parse(text: &str) -> Result<ApprovalToken, String> {
         let v = GoValue::parse(text).map_err(|e| e.to_string())?;
         if !matches!(v, GoValue::Object(_)) {
-            return Err(format!("json: cannot unmarshal {} into approval token", v.kind()));
+            return Err(format!(
+                "json: cannot unmarshal {} into approval token",
+                v.kind()
+            ));
         }
         let p = "ApprovalToken";
         let time = |name: &str| -> Result<GoTime, String> {
             match v.field(name) {
                 None => Ok(GoTime::zero()),
                 Some(GoValue::String(s)) => GoTime::parse_rfc3339(s).map_err(|e| e.to_string()),
-                Some(o) => Err(format!("json: cannot unmarshal {} into field {name} of type time.Time", o.kind())),
+                Some(o) => Err(format!(
+                    "json: cannot unmarshal {} into field {name} of type time.Time",
+                    o.kind()
+                )),
             }
         };
         Ok(ApprovalToken {
             schema_id: v.str_field("schema_id", p).map_err(|e| e.to_string())?,
-            schema_version: v.str_field("schema_version", p).map_err(|e| e.to_string())?,
+            schema_version: v
+                .str_field("schema_version", p)
+                .map_err(|e| e.to_string())?,
             created_at: time("created_at")?,
-            producer_version: v.str_field("producer_version", p).map_err(|e| e.to_string())?,
+            producer_version: v
+                .str_field("producer_version", p)
+                .map_err(|e| e.to_string())?,
             token_id: v.str_field("token_id", p).map_err(|e| e.to_string())?,
-            approver_identity: v.str_field("approver_identity", p).map_err(|e| e.to_string())?,
+            approver_identity: v
+                .str_field("approver_identity", p)
+                .map_err(|e| e.to_string())?,
             reason_code: v.str_field("reason_code", p).map_err(|e| e.to_string())?,
             intent_digest: v.str_field("intent_digest", p).map_err(|e| e.to_string())?,
             policy_digest: v.str_field("policy_digest", p).map_err(|e| e.to_string())?,
-            delegation_binding_digest: v.str_field("delegation_binding_digest", p).map_err(|e| e.to_string())?,
+            delegation_binding_digest: v
+                .str_field("delegation_binding_digest", p)
+                .map_err(|e| e.to_string())?,
             scope: v.str_list_field("scope", p).map_err(|e| e.to_string())?,
             max_targets: v.int_field("max_targets", p).map_err(|e| e.to_string())?,
             max_ops: v.int_field("max_ops", p).map_err(|e| e.to_string())?,
@@ -126,7 +149,8 @@ impl ApprovalToken {
             && !self.reason_code.is_empty()
             && is_hex64(&self.intent_digest)
             && is_hex64(&self.policy_digest)
-            && (self.delegation_binding_digest.is_empty() || is_hex64(&self.delegation_binding_digest))
+            && (self.delegation_binding_digest.is_empty()
+                || is_hex64(&self.delegation_binding_digest))
             && !self.scope.is_empty()
             && self.max_targets >= 0
             && self.max_ops >= 0
@@ -160,7 +184,9 @@ pub fn mint(req: &MintRequest, key: &KeyPair, now: GoTime) -> Result<ApprovalTok
         return Err(GateError::invalid("policy_digest must be sha256 hex"));
     }
     if !binding.is_empty() && !is_hex64(&binding) {
-        return Err(GateError::invalid("delegation_binding_digest must be sha256 hex when set"));
+        return Err(GateError::invalid(
+            "delegation_binding_digest must be sha256 hex when set",
+        ));
     }
     if req.approver.trim().is_empty() {
         return Err(GateError::invalid("approver identity is required"));
@@ -179,8 +205,13 @@ pub fn mint(req: &MintRequest, key: &KeyPair, now: GoTime) -> Result<ApprovalTok
         return Err(GateError::invalid("max_ops must be >= 0"));
     }
     let created_at = now.utc();
-    let ttl = jiff::SignedDuration::from_nanos(i64::try_from(req.ttl_nanos).map_err(|_| GateError::invalid("invalid --ttl, expected positive duration"))?);
-    let expires_at = created_at.add(ttl).ok_or_else(|| GateError::invalid("invalid --ttl, expected positive duration"))?;
+    let ttl = jiff::SignedDuration::from_nanos(
+        i64::try_from(req.ttl_nanos)
+            .map_err(|_| GateError::invalid("invalid --ttl, expected positive duration"))?,
+    );
+    let expires_at = created_at
+        .add(ttl)
+        .ok_or_else(|| GateError::invalid("invalid --ttl, expected positive duration"))?;
     let token_id = short_id(&format!(
         "{intent_digest}:{policy_digest}:{}:{}:{}:{}:{}:{}",
         req.approver.trim(),
@@ -249,7 +280,8 @@ pub fn check_token(token: &ApprovalToken, ctx: &TokenContext) -> Option<&'static
     if ctx.now >= n.expires_at {
         return Some("approval_token_expired");
     }
-    if !n.scope.iter().any(|s| s == "*") && !ctx.required_scope.iter().all(|r| n.scope.contains(r)) {
+    if !n.scope.iter().any(|s| s == "*") && !ctx.required_scope.iter().all(|r| n.scope.contains(r))
+    {
         return Some("approval_token_scope_mismatch");
     }
     if n.max_targets > 0 && ctx.target_count > n.max_targets {
@@ -275,10 +307,16 @@ impl AuditEntry {
         if !t.token_id.trim().is_empty() {
             m.insert("token_id".into(), json!(t.token_id.trim()));
         }
-        m.insert("approver_identity".into(), json!(t.approver_identity.trim()));
+        m.insert(
+            "approver_identity".into(),
+            json!(t.approver_identity.trim()),
+        );
         m.insert("reason_code".into(), json!(t.reason_code.trim()));
         m.insert("scope".into(), json!(sorted_unique(&t.scope)));
-        m.insert("expires_at".into(), json!(t.expires_at.utc().to_rfc3339_nano()));
+        m.insert(
+            "expires_at".into(),
+            json!(t.expires_at.utc().to_rfc3339_nano()),
+        );
         m.insert("valid".into(), json!(self.error_code.is_none()));
         if let Some(code) = &self.error_code {
             m.insert("error_code".into(), json!(code));
@@ -312,7 +350,12 @@ pub struct AuditInput<'a> {
 }
 
 /// The relationship envelope shared by approval and delegation audit records.
-pub fn audit_relationship(trace_id: &str, tool_name: &str, policy_digest: &str, agents: &[String]) -> Value {
+pub fn audit_relationship(
+    trace_id: &str,
+    tool_name: &str,
+    policy_digest: &str,
+    agents: &[String],
+) -> Value {
     let mut entities = vec![
         json!({"kind": "policy", "id": policy_digest}),
         json!({"kind": "tool", "id": tool_name}),
@@ -321,9 +364,17 @@ pub fn audit_relationship(trace_id: &str, tool_name: &str, policy_digest: &str, 
     for ap in agents {
         entities.push(json!({"kind": "agent", "id": ap}));
     }
-    entities.sort_by_key(|e| (e["kind"].as_str().unwrap_or("").to_string(), e["id"].as_str().unwrap_or("").to_string()));
+    entities.sort_by_key(|e| {
+        (
+            e["kind"].as_str().unwrap_or("").to_string(),
+            e["id"].as_str().unwrap_or("").to_string(),
+        )
+    });
     entities.dedup();
-    let mut related: Vec<String> = entities.iter().filter_map(|e| e["id"].as_str().map(str::to_string)).collect();
+    let mut related: Vec<String> = entities
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .collect();
     related.sort();
     related.dedup();
     json!({

@@ -29,7 +29,8 @@ fn verdict_exit(verdict: &str) -> i32 {
 }
 
 fn read_text(path: &str, what: &str) -> Result<String, GateError> {
-    fsutil::read_text_input(Path::new(path)).map_err(|e| GateError::invalid(format!("read {what}: {e}")))
+    fsutil::read_text_input(Path::new(path))
+        .map_err(|e| GateError::invalid(format!("read {what}: {e}")))
 }
 
 /// Reads and parses a policy file.
@@ -73,12 +74,21 @@ pub fn policy_test(policy_path: &str, intent_path: &str) -> Result<CommandOutput
     let normalized = raw.normalize()?;
     let mut prepared = normalized.clone();
     strip_context_claims(&mut prepared);
-    let ev = eval::evaluate(&policy, &prepared, &EvalOptions { now: GoTime::now_utc() });
+    let ev = eval::evaluate(
+        &policy,
+        &prepared,
+        &EvalOptions {
+            now: GoTime::now_utc(),
+        },
+    );
     let summary = test_summary(&ev);
     let mut m = Map::new();
     m.insert("schema_id".into(), json!("gait.policytest.result"));
     m.insert("schema_version".into(), json!("1.0.0"));
-    m.insert("created_at".into(), json!(created_at_of(&normalized).to_rfc3339_nano()));
+    m.insert(
+        "created_at".into(),
+        json!(created_at_of(&normalized).to_rfc3339_nano()),
+    );
     m.insert("policy_digest".into(), json!(policy.digest()));
     m.insert("intent_digest".into(), json!(normalized.intent_digest()));
     m.insert("verdict".into(), json!(ev.verdict));
@@ -86,11 +96,21 @@ pub fn policy_test(policy_path: &str, intent_path: &str) -> Result<CommandOutput
     put_list(&mut m, "violations", &ev.violations);
     put_str(&mut m, "matched_rule", &ev.matched_rule);
     m.insert("summary".into(), json!(summary));
-    Ok(CommandOutput::new(m, summary.clone(), verdict_exit(&ev.verdict)))
+    Ok(CommandOutput::new(
+        m,
+        summary.clone(),
+        verdict_exit(&ev.verdict),
+    ))
 }
 
 fn test_summary(ev: &Evaluation) -> String {
-    let csv = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(",") };
+    let csv = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(",")
+        }
+    };
     let s = format!(
         "policy test verdict={} reasons={} violations={}",
         ev.verdict,
@@ -114,7 +134,11 @@ fn test_summary(ev: &Evaluation) -> String {
 pub fn policy_validate(path: &str) -> Result<CommandOutput, GateError> {
     let p = load_policy(path)?;
     let digest = p.digest();
-    let summary = format!("policy validate ok: default={} rules={} digest={digest}", p.default_verdict, p.rules.len());
+    let summary = format!(
+        "policy validate ok: default={} rules={} digest={digest}",
+        p.default_verdict,
+        p.rules.len()
+    );
     let mut m = Map::new();
     m.insert("schema_id".into(), json!(p.schema_id));
     m.insert("schema_version".into(), json!(p.schema_version));
@@ -145,10 +169,15 @@ pub fn policy_fmt(path: &str, write: bool) -> Result<CommandOutput, GateError> {
     let text;
     if write {
         if changed {
-            fsutil::write_atomic(Path::new(path), formatted.as_bytes(), 0o644).map_err(|e| GateError::Io(format!("write policy: {e}")))?;
+            fsutil::write_atomic(Path::new(path), formatted.as_bytes(), 0o644)
+                .map_err(|e| GateError::Io(format!("write policy: {e}")))?;
             m.insert("written".into(), json!(true));
         }
-        text = if changed { format!("formatted {path}") } else { format!("{path} already formatted") };
+        text = if changed {
+            format!("formatted {path}")
+        } else {
+            format!("{path} already formatted")
+        };
     } else {
         m.insert("formatted".into(), json!(formatted));
         text = formatted;
@@ -157,9 +186,18 @@ pub fn policy_fmt(path: &str, write: bool) -> Result<CommandOutput, GateError> {
 }
 
 const TEMPLATES: &[(&str, &str)] = &[
-    ("baseline-lowrisk", include_str!("../templates/baseline-lowrisk.yaml")),
-    ("baseline-mediumrisk", include_str!("../templates/baseline-mediumrisk.yaml")),
-    ("baseline-highrisk", include_str!("../templates/baseline-highrisk.yaml")),
+    (
+        "baseline-lowrisk",
+        include_str!("../templates/baseline-lowrisk.yaml"),
+    ),
+    (
+        "baseline-mediumrisk",
+        include_str!("../templates/baseline-mediumrisk.yaml"),
+    ),
+    (
+        "baseline-highrisk",
+        include_str!("../templates/baseline-highrisk.yaml"),
+    ),
 ];
 
 fn template_name(input: &str) -> Option<&'static str> {
@@ -172,21 +210,37 @@ fn template_name(input: &str) -> Option<&'static str> {
 }
 
 pub fn policy_init(template: &str, out: &str, force: bool) -> Result<CommandOutput, GateError> {
-    let name = template_name(template).ok_or_else(|| GateError::invalid(format!("unknown template: {}", template.trim())))?;
-    let body = TEMPLATES.iter().find(|(n, _)| *n == name).map(|(_, b)| *b).expect("template listed");
+    let name = template_name(template)
+        .ok_or_else(|| GateError::invalid(format!("unknown template: {}", template.trim())))?;
+    let body = TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
+        .expect("template listed");
     let out_path = Path::new(out);
     if out_path.exists() && !force {
-        return Err(GateError::invalid(format!("output path already exists (use --force to overwrite): {out}")));
+        return Err(GateError::invalid(format!(
+            "output path already exists (use --force to overwrite): {out}"
+        )));
     }
-    fsutil::write_atomic(out_path, body.as_bytes(), 0o644).map_err(|e| GateError::Io(format!("write policy: {e}")))?;
+    fsutil::write_atomic(out_path, body.as_bytes(), 0o644)
+        .map_err(|e| GateError::Io(format!("write policy: {e}")))?;
     let mut m = Map::new();
     m.insert("template".into(), json!(name));
     m.insert("policy_path".into(), json!(out));
     m.insert(
         "next_commands".into(),
-        json!([format!("gait policy validate {out} --json"), format!("gait policy fmt {out} --write --json"), "gait doctor --json"]),
+        json!([
+            format!("gait policy validate {out} --json"),
+            format!("gait policy fmt {out} --write --json"),
+            "gait doctor --json"
+        ]),
     );
-    Ok(CommandOutput::new(m, format!("policy written: {out} (template {name})"), exit::OK))
+    Ok(CommandOutput::new(
+        m,
+        format!("policy written: {out} (template {name})"),
+        exit::OK,
+    ))
 }
 
 fn collect_fixtures(spec: &str) -> Result<Vec<String>, GateError> {
@@ -196,10 +250,18 @@ fn collect_fixtures(spec: &str) -> Result<Vec<String>, GateError> {
         if p.is_dir() {
             let mut stack = vec![p.to_path_buf()];
             while let Some(dir) = stack.pop() {
-                let entries = std::fs::read_dir(&dir).map_err(|e| GateError::invalid(format!("read fixtures dir {}: {}", dir.display(), fsutil::go_io_reason(&e))))?;
+                let entries = std::fs::read_dir(&dir).map_err(|e| {
+                    GateError::invalid(format!(
+                        "read fixtures dir {}: {}",
+                        dir.display(),
+                        fsutil::go_io_reason(&e)
+                    ))
+                })?;
                 for e in entries.flatten() {
                     let path = e.path();
-                    let ft = e.file_type().map_err(|err| GateError::Io(err.to_string()))?;
+                    let ft = e
+                        .file_type()
+                        .map_err(|err| GateError::Io(err.to_string()))?;
                     if ft.is_dir() {
                         stack.push(path);
                     } else if ft.is_file() && path.extension().is_some_and(|x| x == "json") {
@@ -216,17 +278,27 @@ fn collect_fixtures(spec: &str) -> Result<Vec<String>, GateError> {
     Ok(out)
 }
 
-pub fn policy_simulate(candidate: &str, baseline: &str, fixtures: &str) -> Result<CommandOutput, GateError> {
+pub fn policy_simulate(
+    candidate: &str,
+    baseline: &str,
+    fixtures: &str,
+) -> Result<CommandOutput, GateError> {
     if candidate.trim().is_empty() || baseline.trim().is_empty() {
-        return Err(GateError::invalid("missing required --policy <candidate.yaml> and --baseline <baseline.yaml>"));
+        return Err(GateError::invalid(
+            "missing required --policy <candidate.yaml> and --baseline <baseline.yaml>",
+        ));
     }
     if fixtures.trim().is_empty() {
-        return Err(GateError::invalid("missing required --fixtures <csv files/dirs>"));
+        return Err(GateError::invalid(
+            "missing required --fixtures <csv files/dirs>",
+        ));
     }
     let cand = load_policy(candidate)?;
     let base = load_policy(baseline)?;
     let files = collect_fixtures(fixtures)?;
-    let now = EvalOptions { now: GoTime::now_utc() };
+    let now = EvalOptions {
+        now: GoTime::now_utc(),
+    };
     let mut changed = Vec::new();
     let mut base_counts = std::collections::BTreeMap::<String, i64>::new();
     let mut cand_counts = std::collections::BTreeMap::<String, i64>::new();
@@ -238,7 +310,11 @@ pub fn policy_simulate(candidate: &str, baseline: &str, fixtures: &str) -> Resul
         let c = eval::evaluate(&cand, &intent, &now);
         *base_counts.entry(b.verdict.clone()).or_default() += 1;
         *cand_counts.entry(c.verdict.clone()).or_default() += 1;
-        if b.verdict != c.verdict || b.reason_codes != c.reason_codes || b.violations != c.violations || b.matched_rule != c.matched_rule {
+        if b.verdict != c.verdict
+            || b.reason_codes != c.reason_codes
+            || b.violations != c.violations
+            || b.matched_rule != c.matched_rule
+        {
             if b.verdict != "allow" && c.verdict == "allow" {
                 relaxed = true;
             }
@@ -269,7 +345,11 @@ pub fn policy_simulate(candidate: &str, baseline: &str, fixtures: &str) -> Resul
     } else {
         "enforce"
     };
-    let counts = |m: &std::collections::BTreeMap<String, i64>| -> Value { m.iter().map(|(v, c)| json!({"verdict": v, "count": c})).collect() };
+    let counts = |m: &std::collections::BTreeMap<String, i64>| -> Value {
+        m.iter()
+            .map(|(v, c)| json!({"verdict": v, "count": c}))
+            .collect()
+    };
     let summary = format!(
         "policy simulate fixtures={} changed={} recommendation={recommendation}",
         files.len(),
@@ -311,11 +391,17 @@ pub struct ApproveArgs {
 }
 
 pub fn approve(a: &ApproveArgs) -> Result<CommandOutput, GateError> {
-    let ttl = parse_go_duration(a.ttl.trim()).ok().filter(|d| *d > 0).ok_or_else(|| GateError::invalid("invalid --ttl, expected positive duration"))?;
+    let ttl = parse_go_duration(a.ttl.trim())
+        .ok()
+        .filter(|d| *d > 0)
+        .ok_or_else(|| GateError::invalid("invalid --ttl, expected positive duration"))?;
     if sorted_unique(&a.scope.split(',').map(str::to_string).collect::<Vec<_>>()).is_empty() {
         return Err(GateError::invalid("scope is required"));
     }
-    let signer = signing::resolve_signer(&a.key_mode, &KeySource::new(&a.private_key, &a.private_key_env))?;
+    let signer = signing::resolve_signer(
+        &a.key_mode,
+        &KeySource::new(&a.private_key, &a.private_key_env),
+    )?;
     let req = MintRequest {
         intent_digest: a.intent_digest.clone(),
         policy_digest: a.policy_digest.clone(),
@@ -333,12 +419,19 @@ pub fn approve(a: &ApproveArgs) -> Result<CommandOutput, GateError> {
     } else {
         a.out.trim().to_string()
     };
-    fsutil::write_atomic(Path::new(&out), gait_sdk::output::to_json_pretty(&token.to_value()).as_bytes(), 0o600)
-        .map_err(|e| GateError::Io(format!("write approval token: {e}")))?;
+    fsutil::write_atomic(
+        Path::new(&out),
+        gait_sdk::output::to_json_pretty(&token.to_value()).as_bytes(),
+        0o600,
+    )
+    .map_err(|e| GateError::Io(format!("write approval token: {e}")))?;
     let mut m = Map::new();
     m.insert("token_id".into(), json!(token.token_id));
     m.insert("token_path".into(), json!(out));
-    m.insert("expires_at".into(), json!(token.expires_at.utc().to_rfc3339()));
+    m.insert(
+        "expires_at".into(),
+        json!(token.expires_at.utc().to_rfc3339()),
+    );
     m.insert("reason_code".into(), json!(token.reason_code));
     m.insert("scope".into(), json!(token.scope));
     if token.max_targets > 0 {
@@ -350,7 +443,11 @@ pub fn approve(a: &ApproveArgs) -> Result<CommandOutput, GateError> {
     m.insert("key_id".into(), json!(signer.key.key_id()));
     put_list(&mut m, "warnings", &signer.warnings);
     m.insert("description".into(), json!("signed approval token created"));
-    Ok(CommandOutput::new(m, format!("approval token created: {out}"), exit::OK))
+    Ok(CommandOutput::new(
+        m,
+        format!("approval token created: {out}"),
+        exit::OK,
+    ))
 }
 
 // ------------------------------------------------------------------ keys
@@ -360,36 +457,60 @@ pub fn keys_init(out_dir: &str, prefix: &str, force: bool) -> Result<CommandOutp
 }
 
 pub fn keys_rotate(out_dir: &str, prefix: &str) -> Result<CommandOutput, GateError> {
-    let stamp = jiff::Timestamp::now().strftime("%Y%m%dT%H%M%SZ").to_string();
+    let stamp = jiff::Timestamp::now()
+        .strftime("%Y%m%dT%H%M%SZ")
+        .to_string();
     write_key_pair(out_dir, &format!("{prefix}_{stamp}"), false)
 }
 
 fn write_key_pair(out_dir: &str, prefix: &str, force: bool) -> Result<CommandOutput, GateError> {
     let prefix = prefix.trim();
     if prefix.is_empty() || prefix.contains('/') || prefix.contains('\\') {
-        return Err(GateError::invalid("key prefix must be a plain file name prefix"));
+        return Err(GateError::invalid(
+            "key prefix must be a plain file name prefix",
+        ));
     }
     let dir = Path::new(out_dir);
     let private_path = dir.join(format!("{prefix}_private.key"));
     let public_path = dir.join(format!("{prefix}_public.key"));
     if !force {
         if private_path.exists() {
-            return Err(GateError::invalid(format!("private key path already exists (use --force): {}", private_path.display())));
+            return Err(GateError::invalid(format!(
+                "private key path already exists (use --force): {}",
+                private_path.display()
+            )));
         }
         if public_path.exists() {
-            return Err(GateError::invalid(format!("public key path already exists (use --force): {}", public_path.display())));
+            return Err(GateError::invalid(format!(
+                "public key path already exists (use --force): {}",
+                public_path.display()
+            )));
         }
     }
     let key = signing::KeyPair::generate()?;
-    fsutil::write_atomic(&private_path, format!("{}\n", key.private_base64()).as_bytes(), 0o600)
-        .map_err(|e| GateError::Io(format!("write private key: {e}")))?;
-    fsutil::write_atomic(&public_path, format!("{}\n", key.public().to_base64()).as_bytes(), 0o600)
-        .map_err(|e| GateError::Io(format!("write public key: {e}")))?;
+    fsutil::write_atomic(
+        &private_path,
+        format!("{}\n", key.private_base64()).as_bytes(),
+        0o600,
+    )
+    .map_err(|e| GateError::Io(format!("write private key: {e}")))?;
+    fsutil::write_atomic(
+        &public_path,
+        format!("{}\n", key.public().to_base64()).as_bytes(),
+        0o600,
+    )
+    .map_err(|e| GateError::Io(format!("write public key: {e}")))?;
     let mut m = Map::new();
     m.insert("prefix".into(), json!(prefix));
     m.insert("key_id".into(), json!(key.key_id()));
-    m.insert("private_key_path".into(), json!(private_path.display().to_string()));
-    m.insert("public_key_path".into(), json!(public_path.display().to_string()));
+    m.insert(
+        "private_key_path".into(),
+        json!(private_path.display().to_string()),
+    );
+    m.insert(
+        "public_key_path".into(),
+        json!(public_path.display().to_string()),
+    );
     let text = format!(
         "key pair written\nkey_id: {}\nprivate key: {}\npublic key: {}",
         key.key_id(),
@@ -401,7 +522,9 @@ fn write_key_pair(out_dir: &str, prefix: &str, force: bool) -> Result<CommandOut
 
 pub fn keys_verify(private: &KeySource, public: &KeySource) -> Result<CommandOutput, GateError> {
     if !private.is_set() {
-        return Err(GateError::invalid("keys verify requires --private-key or --private-key-env"));
+        return Err(GateError::invalid(
+            "keys verify requires --private-key or --private-key-env",
+        ));
     }
     let key = private.load_private()?.expect("source is set");
     let public_source = if public.is_set() {
@@ -417,7 +540,11 @@ pub fn keys_verify(private: &KeySource, public: &KeySource) -> Result<CommandOut
     m.insert("key_id".into(), json!(key.key_id()));
     m.insert("private_key_source".into(), json!(private.describe()));
     m.insert("public_key_source".into(), json!(public_source));
-    Ok(CommandOutput::new(m, format!("key pair ok: key_id={}", key.key_id()), exit::OK))
+    Ok(CommandOutput::new(
+        m,
+        format!("key pair ok: key_id={}", key.key_id()),
+        exit::OK,
+    ))
 }
 
 // ------------------------------------------------------------------ gate eval
@@ -459,7 +586,9 @@ fn validate_trace_path(p: &str) -> Result<String, GateError> {
         return Err(GateError::invalid("trace path is required"));
     }
     if !cleaned.starts_with('/') && cleaned.split('/').any(|s| s == "..") {
-        return Err(GateError::invalid("relative trace path must not traverse parent directories"));
+        return Err(GateError::invalid(
+            "relative trace path must not traverse parent directories",
+        ));
     }
     Ok(cleaned)
 }
@@ -470,7 +599,14 @@ fn fill(flag: &mut String, defaults: &config::GateDefaults, key: &str) {
     }
 }
 
-fn explain_value(ev: &Evaluation, intent: &Intent, created_at: GoTime, required: i64, valid: i64, proof: Value) -> Map<String, Value> {
+fn explain_value(
+    ev: &Evaluation,
+    intent: &Intent,
+    created_at: GoTime,
+    required: i64,
+    valid: i64,
+    proof: Value,
+) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("schema_id".into(), json!("gait.gate.policy_explain"));
     m.insert("schema_version".into(), json!("1.0.0"));
@@ -479,7 +615,11 @@ fn explain_value(ev: &Evaluation, intent: &Intent, created_at: GoTime, required:
     m.insert("verdict".into(), json!(ev.verdict));
     put_str(&mut m, "matched_rule", &ev.matched_rule);
     if !ev.matched_rules.is_empty() {
-        let rules: Vec<Value> = ev.matched_rules.iter().map(|r| json!({"effect": r.effect, "name": r.name, "priority": r.priority})).collect();
+        let rules: Vec<Value> = ev
+            .matched_rules
+            .iter()
+            .map(|r| json!({"effect": r.effect, "name": r.name, "priority": r.priority}))
+            .collect();
         m.insert("matched_rules".into(), Value::Array(rules));
     }
     put_list(&mut m, "reason_codes", &ev.reason_codes);
@@ -503,7 +643,12 @@ fn explain_value(ev: &Evaluation, intent: &Intent, created_at: GoTime, required:
             .collect::<Vec<_>>(),
     );
     put_list(&mut m, "missing_fields", &missing);
-    let fc: Vec<String> = ev.reason_codes.iter().filter(|r| r.starts_with("fail_closed_")).cloned().collect();
+    let fc: Vec<String> = ev
+        .reason_codes
+        .iter()
+        .filter(|r| r.starts_with("fail_closed_"))
+        .cloned()
+        .collect();
     put_list(&mut m, "fail_closed_reason_codes", &fc);
     if ev.verdict == "require_approval" {
         m.insert("approval_required".into(), json!(true));
@@ -522,7 +667,11 @@ fn explain_value(ev: &Evaluation, intent: &Intent, created_at: GoTime, required:
     if ev.require_delegation {
         m.insert("require_delegation".into(), json!(true));
     }
-    put_list(&mut m, "required_delegation_scopes", &ev.required_delegation_scopes);
+    put_list(
+        &mut m,
+        "required_delegation_scopes",
+        &ev.required_delegation_scopes,
+    );
     if let Some(f) = &ev.freeze_window {
         m.insert("freeze_window".into(), f.to_value());
     }
@@ -530,7 +679,12 @@ fn explain_value(ev: &Evaluation, intent: &Intent, created_at: GoTime, required:
         m.insert("sandbox".into(), s.to_value());
     }
     let c = &intent.context;
-    let posture = if c.credential_ref.is_empty() && c.credential_source.is_empty() && c.credential_access_type.is_empty() && c.credential_issuer.is_empty() && c.credential_ttl_seconds == 0 {
+    let posture = if c.credential_ref.is_empty()
+        && c.credential_source.is_empty()
+        && c.credential_access_type.is_empty()
+        && c.credential_issuer.is_empty()
+        && c.credential_ttl_seconds == 0
+    {
         json!({"present": false})
     } else {
         let mut p = Map::new();
@@ -565,7 +719,11 @@ fn explain_value(ev: &Evaluation, intent: &Intent, created_at: GoTime, required:
 pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let started = std::time::Instant::now();
     if !a.no_config {
-        let path = if a.config.trim().is_empty() { config::DEFAULT_CONFIG_PATH.to_string() } else { a.config.clone() };
+        let path = if a.config.trim().is_empty() {
+            config::DEFAULT_CONFIG_PATH.to_string()
+        } else {
+            a.config.clone()
+        };
         let d = config::load(&path)?;
         fill(&mut a.policy, &d, "policy");
         fill(&mut a.profile, &d, "profile");
@@ -573,41 +731,70 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         fill(&mut a.private_key, &d, "private_key");
         fill(&mut a.private_key_env, &d, "private_key_env");
         fill(&mut a.approval_public_key, &d, "approval_public_key");
-        fill(&mut a.approval_public_key_env, &d, "approval_public_key_env");
+        fill(
+            &mut a.approval_public_key_env,
+            &d,
+            "approval_public_key_env",
+        );
         fill(&mut a.approval_private_key, &d, "approval_private_key");
-        fill(&mut a.approval_private_key_env, &d, "approval_private_key_env");
+        fill(
+            &mut a.approval_private_key_env,
+            &d,
+            "approval_private_key_env",
+        );
         fill(&mut a.rate_limit_state, &d, "rate_limit_state");
         fill(&mut a.trace_out, &d, "trace_path");
         fill(&mut a.credential_broker, &d, "credential_broker");
-        for key in ["kill_switch_state", "wrkr_inventory_path", "credential_ref", "credential_command"] {
+        for key in [
+            "kill_switch_state",
+            "wrkr_inventory_path",
+            "credential_ref",
+            "credential_command",
+        ] {
             if !d.get(key).is_empty() {
                 a.extended.push(format!("gate.{key} (project config)"));
             }
         }
     }
     if a.policy.trim().is_empty() || a.intent.trim().is_empty() {
-        return Err(GateError::invalid("both --policy and --intent are required"));
+        return Err(GateError::invalid(
+            "both --policy and --intent are required",
+        ));
     }
-    let profile = if a.profile.trim().is_empty() { "standard".to_string() } else { a.profile.trim().to_lowercase() };
+    let profile = if a.profile.trim().is_empty() {
+        "standard".to_string()
+    } else {
+        a.profile.trim().to_lowercase()
+    };
     if profile != "standard" && profile != "oss-prod" {
-        return Err(GateError::invalid(format!("unsupported --profile value \"{}\" (expected standard or oss-prod)", a.profile.trim())));
+        return Err(GateError::invalid(format!(
+            "unsupported --profile value \"{}\" (expected standard or oss-prod)",
+            a.profile.trim()
+        )));
     }
     let eval_now = if a.evaluation_time.trim().is_empty() {
         GoTime::now_utc()
     } else {
-        GoTime::parse_rfc3339(a.evaluation_time.trim()).map_err(|e| GateError::invalid(format!("invalid --evaluation-time: {e}")))?
+        GoTime::parse_rfc3339(a.evaluation_time.trim())
+            .map_err(|e| GateError::invalid(format!("invalid --evaluation-time: {e}")))?
     };
     let oss_prod = profile == "oss-prod";
     let private_source = KeySource::new(&a.private_key, &a.private_key_env);
     if oss_prod {
         if a.simulate {
-            return Err(GateError::invalid("oss-prod profile does not allow --simulate"));
+            return Err(GateError::invalid(
+                "oss-prod profile does not allow --simulate",
+            ));
         }
         if a.key_mode.trim().to_lowercase() != "prod" {
-            return Err(GateError::invalid("oss-prod profile requires --key-mode prod"));
+            return Err(GateError::invalid(
+                "oss-prod profile requires --key-mode prod",
+            ));
         }
         if !private_source.is_set() {
-            return Err(GateError::invalid("oss-prod profile requires --private-key or --private-key-env"));
+            return Err(GateError::invalid(
+                "oss-prod profile requires --private-key or --private-key-env",
+            ));
         }
     }
     let policy = load_policy(&a.policy)?;
@@ -620,7 +807,9 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let broker = a.credential_broker.trim().to_lowercase();
     if !broker.is_empty() && broker != "off" {
         if !["stub", "env", "command"].contains(&broker.as_str()) {
-            return Err(GateError::invalid(format!("unsupported credential broker: {broker}")));
+            return Err(GateError::invalid(format!(
+                "unsupported credential broker: {broker}"
+            )));
         }
         a.extended.push("--credential-broker".into());
     }
@@ -631,16 +820,27 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     }
     if oss_prod {
         let high_risk_rule = policy.rules.iter().any(|r| {
-            r.effect != "block" && r.matcher.risk_classes.iter().any(|c| c == "high" || c == "critical") && !r.require_broker_credential
+            r.effect != "block"
+                && r.matcher
+                    .risk_classes
+                    .iter()
+                    .any(|c| c == "high" || c == "critical")
+                && !r.require_broker_credential
         });
         if high_risk_rule {
             return Err(GateError::invalid("oss-prod profile requires high-risk allow/approval rules to set require_broker_credential: true"));
         }
         if policy.rules.iter().any(|r| r.require_broker_credential) {
-            return Err(GateError::invalid("oss-prod profile requires --credential-broker for high-risk policies"));
+            return Err(GateError::invalid(
+                "oss-prod profile requires --credential-broker for high-risk policies",
+            ));
         }
     }
-    let trace_path = if a.trace_out.trim().is_empty() { None } else { Some(validate_trace_path(&a.trace_out)?) };
+    let trace_path = if a.trace_out.trim().is_empty() {
+        None
+    } else {
+        Some(validate_trace_path(&a.trace_out)?)
+    };
 
     // Evaluate the prepared intent.
     let normalized = raw_intent.normalize()?;
@@ -658,9 +858,19 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let mut out = Map::new();
 
     // Rate limits and destructive budgets apply whatever the verdict.
-    let state_path = if a.rate_limit_state.trim().is_empty() { ratelimit::DEFAULT_STATE_PATH.to_string() } else { a.rate_limit_state.trim().to_string() };
+    let state_path = if a.rate_limit_state.trim().is_empty() {
+        ratelimit::DEFAULT_STATE_PATH.to_string()
+    } else {
+        a.rate_limit_state.trim().to_string()
+    };
     if let Some(limit) = &ev.rate_limit {
-        let o = ratelimit::charge(&state_path, limit, &prepared.tool_name, &prepared.context.identity, wall)?;
+        let o = ratelimit::charge(
+            &state_path,
+            limit,
+            &prepared.tool_name,
+            &prepared.context.identity,
+            wall,
+        )?;
         out.insert("rate_limit_scope".into(), json!(o.scope));
         out.insert("rate_limit_key".into(), json!(o.key));
         out.insert("rate_limit_used".into(), json!(o.used));
@@ -676,7 +886,8 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     if let Some(budget) = &ev.destructive_budget {
         if prepared.is_destructive() {
             let tool = format!("destructive_budget|{}", prepared.tool_name).to_lowercase();
-            let o = ratelimit::charge(&state_path, budget, &tool, &prepared.context.identity, wall)?;
+            let o =
+                ratelimit::charge(&state_path, budget, &tool, &prepared.context.identity, wall)?;
             out.insert("destructive_budget_scope".into(), json!(o.scope));
             out.insert("destructive_budget_key".into(), json!(o.key));
             out.insert("destructive_budget_used".into(), json!(o.used));
@@ -724,8 +935,13 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
                 "oss-prod profile requires explicit approval verify key (--approval-public-key/--approval-public-key-env or approval private key source)",
             ));
         }
-        let verify_key = signing::resolve_verify_key(&approval_public, &approval_private)?.unwrap_or_else(|| signer.key.public());
-        let mut paths: Vec<String> = a.approval_token_chain.split(',').map(str::to_string).collect();
+        let verify_key = signing::resolve_verify_key(&approval_public, &approval_private)?
+            .unwrap_or_else(|| signer.key.public());
+        let mut paths: Vec<String> = a
+            .approval_token_chain
+            .split(',')
+            .map(str::to_string)
+            .collect();
         paths.push(a.approval_token.clone());
         let paths = sorted_unique(&paths);
         if paths.is_empty() {
@@ -735,11 +951,24 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             let (target_count, op_count) = match &prepared.script {
                 Some(steps) => {
                     let t: i64 = steps.iter().map(|s| s.targets.len() as i64).sum();
-                    (if t > 0 { t } else { prepared.targets.len() as i64 }, steps.len() as i64)
+                    (
+                        if t > 0 {
+                            t
+                        } else {
+                            prepared.targets.len() as i64
+                        },
+                        steps.len() as i64,
+                    )
                 }
-                None => (prepared.targets.len() as i64, (prepared.targets.len() as i64).max(1)),
+                None => (
+                    prepared.targets.len() as i64,
+                    (prepared.targets.len() as i64).max(1),
+                ),
             };
-            let binding = prepared.delegation.as_ref().map(|_| prepared.delegation_binding_digest());
+            let binding = prepared
+                .delegation
+                .as_ref()
+                .map(|_| prepared.delegation_binding_digest());
             let ctx = TokenContext {
                 intent_digest: &intent_digest,
                 policy_digest: &policy_digest,
@@ -753,7 +982,8 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             let mut valid_ids = Vec::new();
             for p in &paths {
                 let text = read_text(p, "approval token")?;
-                let token = ApprovalToken::parse(&text).map_err(|e| GateError::invalid(format!("parse approval token: {e}")))?;
+                let token = ApprovalToken::parse(&text)
+                    .map_err(|e| GateError::invalid(format!("parse approval token: {e}")))?;
                 let code = approval::check_token(&token, &ctx);
                 match code {
                     None => {
@@ -770,7 +1000,9 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             valid_approvals = valid_ids.len() as i64;
             let distinct = sorted_unique(&approvers).len() as i64;
             let insufficient = valid_approvals < required_approvals;
-            let not_distinct = ev.require_distinct_approvers && required_approvals > 1 && distinct < required_approvals;
+            let not_distinct = ev.require_distinct_approvers
+                && required_approvals > 1
+                && distinct < required_approvals;
             if insufficient {
                 reasons.push("approval_chain_insufficient".into());
             }
@@ -814,9 +1046,18 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
 
     let trace_id = short_id(&format!("{policy_digest}:{intent_digest}:{verdict}"));
     let trace_path = trace_path.unwrap_or_else(|| format!("trace_{trace_id}.json"));
-    let audit_needed = required_approvals > 0 || !audit_entries.is_empty() || (approval_step_ran && ev.min_approvals > 0);
+    if !approval_step_ran && ev.verdict == "require_approval" {
+        // Blocked before the approval step (rate limit, delegation): the evaluation still
+        // required approvals, and the audit record says so.
+        required_approvals = ev.min_approvals.max(1);
+    }
+    let audit_needed = required_approvals > 0 || !audit_entries.is_empty();
     let audit_path = if audit_needed {
-        Some(if a.approval_audit_out.trim().is_empty() { format!("approval_audit_{trace_id}.json") } else { a.approval_audit_out.trim().to_string() })
+        Some(if a.approval_audit_out.trim().is_empty() {
+            format!("approval_audit_{trace_id}.json")
+        } else {
+            a.approval_audit_out.trim().to_string()
+        })
     } else {
         None
     };
@@ -831,8 +1072,12 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             "relationship": approval::audit_relationship(&trace_id, &prepared.tool_name, &policy_digest, &[]),
             "entries": [],
         });
-        fsutil::write_atomic(Path::new(&p), gait_sdk::output::to_json_pretty(&audit).as_bytes(), 0o600)
-            .map_err(|e| GateError::Io(format!("write delegation audit: {e}")))?;
+        fsutil::write_atomic(
+            Path::new(&p),
+            gait_sdk::output::to_json_pretty(&audit).as_bytes(),
+            0o600,
+        )
+        .map_err(|e| GateError::Io(format!("write delegation audit: {e}")))?;
         out.insert("delegation_audit_path".into(), json!(p));
     }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -853,8 +1098,12 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         delegation_ref,
     });
     let signed = trace::sign_record(record, &signer.key)?;
-    fsutil::write_atomic(Path::new(&trace_path), gait_sdk::output::to_json_pretty(&signed).as_bytes(), 0o600)
-        .map_err(|e| GateError::Io(format!("write trace: {e}")))?;
+    fsutil::write_atomic(
+        Path::new(&trace_path),
+        gait_sdk::output::to_json_pretty(&signed).as_bytes(),
+        0o600,
+    )
+    .map_err(|e| GateError::Io(format!("write trace: {e}")))?;
     if let Some(p) = &audit_path {
         let audit = approval::audit_record(AuditInput {
             created_at,
@@ -867,8 +1116,12 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             approvers: approvers.clone(),
             entries: audit_entries,
         });
-        fsutil::write_atomic(Path::new(p), gait_sdk::output::to_json_pretty(&audit).as_bytes(), 0o600)
-            .map_err(|e| GateError::Io(format!("write approval audit: {e}")))?;
+        fsutil::write_atomic(
+            Path::new(p),
+            gait_sdk::output::to_json_pretty(&audit).as_bytes(),
+            0o600,
+        )
+        .map_err(|e| GateError::Io(format!("write approval audit: {e}")))?;
     }
 
     let exit_code = verdict_exit(&verdict);
@@ -879,7 +1132,14 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         if let Some(p) = &audit_path {
             proof.insert("approval_audit_path".into(), json!(p));
         }
-        let m = explain_value(&ev, &prepared, created_at, required_approvals, valid_approvals, Value::Object(proof));
+        let m = explain_value(
+            &ev,
+            &prepared,
+            created_at,
+            required_approvals,
+            valid_approvals,
+            Value::Object(proof),
+        );
         return Ok(CommandOutput::new(m, String::new(), exit_code));
     }
 
@@ -888,7 +1148,7 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     put_list(&mut out, "reason_codes", &reasons);
     put_list(&mut out, "violations", &violations);
     put_str(&mut out, "approval_ref", &approval_ref);
-    if approval_step_ran {
+    if required_approvals > 0 {
         out.insert("required_approvals".into(), json!(required_approvals));
     }
     if valid_approvals > 0 {
@@ -914,8 +1174,14 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         out.insert("script".into(), json!(true));
         out.insert("step_count".into(), json!(sc.step_count));
         out.insert("script_hash".into(), json!(prepared.script_hash));
-        out.insert("composite_risk_class".into(), json!(sc.composite_risk_class));
-        out.insert("step_verdicts".into(), Value::Array(sc.step_verdicts.clone()));
+        out.insert(
+            "composite_risk_class".into(),
+            json!(sc.composite_risk_class),
+        );
+        out.insert(
+            "step_verdicts".into(),
+            Value::Array(sc.step_verdicts.clone()),
+        );
     }
     let mut text = format!("gate eval: verdict={verdict}\ntrace: {trace_path}\n");
     if !reasons.is_empty() {
@@ -925,7 +1191,9 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         text.push_str(&format!("violations: {}\n", violations.join(",")));
     }
     if approval_step_ran {
-        text.push_str(&format!("approvals: {valid_approvals}/{required_approvals}\n"));
+        text.push_str(&format!(
+            "approvals: {valid_approvals}/{required_approvals}\n"
+        ));
     }
     if let Some(p) = &audit_path {
         text.push_str(&format!("approval audit: {p}\n"));

@@ -26,13 +26,21 @@ pub fn load(path: &str) -> Result<GateDefaults, GateError> {
     let p = Path::new(&cleaned);
     let text = match gait_sdk::fsutil::read_text_input(p) {
         Ok(t) => t,
-        Err(gait_sdk::fsutil::ReadError::Io(msg)) if cleaned == DEFAULT_CONFIG_PATH && !p.exists() => {
+        Err(gait_sdk::fsutil::ReadError::Io(msg))
+            if cleaned == DEFAULT_CONFIG_PATH && !p.exists() =>
+        {
             let _ = msg;
             return Ok(GateDefaults::default());
         }
-        Err(e) => return Err(GateError::invalid(format!("read project config: {}", e.to_string().replace(&cleaned, path.trim())))),
+        Err(e) => {
+            return Err(GateError::invalid(format!(
+                "read project config: {}",
+                e.to_string().replace(&cleaned, path.trim())
+            )))
+        }
     };
-    let root = yaml::parse(&text).map_err(|e| GateError::invalid(format!("parse project config: {e}")))?;
+    let root =
+        yaml::parse(&text).map_err(|e| GateError::invalid(format!("parse project config: {e}")))?;
     let mut out = GateDefaults::default();
     let Some(Node::Map { entries, .. }) = root else {
         return Ok(out);

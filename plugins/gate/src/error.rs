@@ -50,7 +50,9 @@ impl From<GateError> for GaitError {
         let message = e.to_string();
         match e {
             GateError::Policy(p) => match p.migration() {
-                Some(m) => GaitError::invalid(message).with_hint(LEGACY_HINT).with_extra("migration", m),
+                Some(m) => GaitError::invalid(message)
+                    .with_hint(LEGACY_HINT)
+                    .with_extra("migration", m),
                 None => GaitError::invalid(message),
             },
             GateError::Io(_) => GaitError::new(Category::IoFailure, message),

@@ -103,12 +103,21 @@ impl FreezeDecision {
         m.insert("status".into(), json!(self.status));
         m.insert("effect".into(), json!(self.effect));
         m.insert("timezone".into(), json!(self.timezone));
-        m.insert("evaluated_at".into(), json!(self.evaluated_at.to_rfc3339_nano()));
+        m.insert(
+            "evaluated_at".into(),
+            json!(self.evaluated_at.to_rfc3339_nano()),
+        );
         if !self.window_name.is_empty() {
             m.insert("window_name".into(), json!(self.window_name));
         }
-        m.insert("window_start".into(), json!(self.window_start.to_rfc3339_nano()));
-        m.insert("window_end".into(), json!(self.window_end.to_rfc3339_nano()));
+        m.insert(
+            "window_start".into(),
+            json!(self.window_start.to_rfc3339_nano()),
+        );
+        m.insert(
+            "window_end".into(),
+            json!(self.window_end.to_rfc3339_nano()),
+        );
         if !self.reason.is_empty() {
             m.insert("reason".into(), json!(self.reason));
         }
@@ -182,7 +191,11 @@ pub fn strip_context_claims(intent: &mut Intent) {
 }
 
 fn sorted(v: impl IntoIterator<Item = String>) -> Vec<String> {
-    v.into_iter().filter(|s| !s.is_empty()).collect::<BTreeSet<_>>().into_iter().collect()
+    v.into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// `matched_rule_<name>` with the name escaped as Go's JSON encoder would, quotes stripped,
@@ -190,7 +203,10 @@ fn sorted(v: impl IntoIterator<Item = String>) -> Vec<String> {
 pub fn matched_rule_reason(name: &str) -> String {
     let encoded = gait_sdk::output::to_json_line(&Value::String(name.to_string()));
     let inner = encoded.trim_matches('"');
-    format!("matched_rule_{}", inner.replace([' ', '-'], "_").to_lowercase())
+    format!(
+        "matched_rule_{}",
+        inner.replace([' ', '-'], "_").to_lowercase()
+    )
 }
 
 // ------------------------------------------------------------------ matching
@@ -219,7 +235,12 @@ pub fn rule_matches(rule: &Rule, intent: &Intent) -> bool {
     if !m.identities.is_empty() && !has(&m.identities, &c.identity) {
         return false;
     }
-    if !m.workspace_prefixes.is_empty() && !m.workspace_prefixes.iter().any(|p| c.workspace.starts_with(p.as_str())) {
+    if !m.workspace_prefixes.is_empty()
+        && !m
+            .workspace_prefixes
+            .iter()
+            .any(|p| c.workspace.starts_with(p.as_str()))
+    {
         return false;
     }
     for kinds in [&m.target_kinds, &m.destination_kinds] {
@@ -232,13 +253,19 @@ pub fn rule_matches(rule: &Rule, intent: &Intent) -> bool {
             return false;
         }
     }
-    if !m.destination_ops.is_empty() && !any_target(intent, |t| has(&m.destination_ops, &t.operation)) {
+    if !m.destination_ops.is_empty()
+        && !any_target(intent, |t| has(&m.destination_ops, &t.operation))
+    {
         return false;
     }
-    if !m.endpoint_classes.is_empty() && !any_target(intent, |t| has(&m.endpoint_classes, &t.endpoint_class)) {
+    if !m.endpoint_classes.is_empty()
+        && !any_target(intent, |t| has(&m.endpoint_classes, &t.endpoint_class))
+    {
         return false;
     }
-    if !m.discovery_methods.is_empty() && !any_target(intent, |t| has(&m.discovery_methods, &t.discovery_method)) {
+    if !m.discovery_methods.is_empty()
+        && !any_target(intent, |t| has(&m.discovery_methods, &t.discovery_method))
+    {
         return false;
     }
     if !m.data_classes.is_empty() && !any_target(intent, |t| has(&m.data_classes, &t.sensitivity)) {
@@ -246,7 +273,10 @@ pub fn rule_matches(rule: &Rule, intent: &Intent) -> bool {
     }
     let a = &m.tool_annotations;
     for (want, get) in [
-        (a.read_only_hint, (|t: &Target| t.read_only_hint) as fn(&Target) -> bool),
+        (
+            a.read_only_hint,
+            (|t: &Target| t.read_only_hint) as fn(&Target) -> bool,
+        ),
         (a.destructive_hint, |t: &Target| t.destructive_hint),
         (a.idempotent_hint, |t: &Target| t.idempotent_hint),
         (a.open_world_hint, |t: &Target| t.open_world_hint),
@@ -258,15 +288,23 @@ pub fn rule_matches(rule: &Rule, intent: &Intent) -> bool {
         }
     }
     if !m.skill_publishers.is_empty() || !m.skill_sources.is_empty() {
-        let Some(s) = &intent.skill_provenance else { return false };
-        if !m.skill_publishers.is_empty() && !has(&m.skill_publishers, &s.publisher.to_lowercase()) {
+        let Some(s) = &intent.skill_provenance else {
+            return false;
+        };
+        if !m.skill_publishers.is_empty() && !has(&m.skill_publishers, &s.publisher.to_lowercase())
+        {
             return false;
         }
         if !m.skill_sources.is_empty() && !has(&m.skill_sources, &s.source.to_lowercase()) {
             return false;
         }
     }
-    if !m.provenance_sources.is_empty() && !intent.arg_provenance.iter().any(|p| has(&m.provenance_sources, &p.source)) {
+    if !m.provenance_sources.is_empty()
+        && !intent
+            .arg_provenance
+            .iter()
+            .any(|p| has(&m.provenance_sources, &p.source))
+    {
         return false;
     }
     for (list, key) in [
@@ -285,19 +323,32 @@ pub fn rule_matches(rule: &Rule, intent: &Intent) -> bool {
         || !m.delegation_scopes.is_empty()
         || m.max_delegation_depth.is_some();
     if needs_delegation {
-        let Some(d) = &intent.delegation else { return false };
-        if !m.allowed_delegator_identities.is_empty() && !d.chain.iter().any(|l| has(&m.allowed_delegator_identities, &l.delegator_identity)) {
+        let Some(d) = &intent.delegation else {
+            return false;
+        };
+        if !m.allowed_delegator_identities.is_empty()
+            && !d
+                .chain
+                .iter()
+                .any(|l| has(&m.allowed_delegator_identities, &l.delegator_identity))
+        {
             return false;
         }
         if !m.allowed_delegate_identities.is_empty()
             && !has(&m.allowed_delegate_identities, &d.requester_identity)
-            && !d.chain.iter().any(|l| has(&m.allowed_delegate_identities, &l.delegate_identity))
+            && !d
+                .chain
+                .iter()
+                .any(|l| has(&m.allowed_delegate_identities, &l.delegate_identity))
         {
             return false;
         }
         if !m.delegation_scopes.is_empty()
             && !has(&m.delegation_scopes, &d.scope_class)
-            && !d.chain.iter().any(|l| has(&m.delegation_scopes, &l.scope_class))
+            && !d
+                .chain
+                .iter()
+                .any(|l| has(&m.delegation_scopes, &l.scope_class))
         {
             return false;
         }
@@ -460,10 +511,20 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
 
     // Dataflow replaces the rule effect, so a block rule may relax to require_approval.
     let d = &rule.dataflow;
-    if d.enabled && intent.arg_provenance.iter().any(|p| d.tainted_sources.contains(&p.source)) {
-        let no_filters = d.destination_kinds.is_empty() && d.destination_values.is_empty() && d.destination_ops.is_empty();
+    if d.enabled
+        && intent
+            .arg_provenance
+            .iter()
+            .any(|p| d.tainted_sources.contains(&p.source))
+    {
+        let no_filters = d.destination_kinds.is_empty()
+            && d.destination_values.is_empty()
+            && d.destination_ops.is_empty();
         let hit = if no_filters {
-            intent.targets.iter().any(|t| ["host", "url", "bucket", "queue", "topic"].contains(&t.kind.as_str()))
+            intent
+                .targets
+                .iter()
+                .any(|t| ["host", "url", "bucket", "queue", "topic"].contains(&t.kind.as_str()))
         } else {
             intent.targets.iter().any(|t| {
                 (d.destination_kinds.is_empty() || d.destination_kinds.contains(&t.kind))
@@ -486,19 +547,32 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
                 if e.path_denylist.iter().any(|p| path_matches(p, &t.value)) {
                     findings.push("endpoint_path_denied");
                 }
-                if !e.path_allowlist.is_empty() && !e.path_allowlist.iter().any(|p| path_matches(p, &t.value)) {
+                if !e.path_allowlist.is_empty()
+                    && !e.path_allowlist.iter().any(|p| path_matches(p, &t.value))
+                {
                     findings.push("endpoint_path_not_allowlisted");
                 }
             }
             if !t.endpoint_domain.is_empty() {
-                if e.domain_denylist.iter().any(|p| domain_matches(p, &t.endpoint_domain)) {
+                if e.domain_denylist
+                    .iter()
+                    .any(|p| domain_matches(p, &t.endpoint_domain))
+                {
                     findings.push("endpoint_domain_denied");
                 }
-                if !e.domain_allowlist.is_empty() && !e.domain_allowlist.iter().any(|p| domain_matches(p, &t.endpoint_domain)) {
+                if !e.domain_allowlist.is_empty()
+                    && !e
+                        .domain_allowlist
+                        .iter()
+                        .any(|p| domain_matches(p, &t.endpoint_domain))
+                {
                     findings.push("endpoint_domain_not_allowlisted");
                 }
             }
-            if t.endpoint_class.starts_with("net.") && !e.egress_classes.is_empty() && !e.egress_classes.contains(&t.endpoint_class) {
+            if t.endpoint_class.starts_with("net.")
+                && !e.egress_classes.is_empty()
+                && !e.egress_classes.contains(&t.endpoint_class)
+            {
                 findings.push("endpoint_egress_class_not_allowed");
             }
         }
@@ -530,17 +604,23 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
             add(&mut violations, "missing_context_evidence");
             hit = true;
         }
-        if rule.required_context_evidence_mode == "required" && c.context_evidence_mode != "required" {
+        if rule.required_context_evidence_mode == "required"
+            && c.context_evidence_mode != "required"
+        {
             add(&mut reasons, "context_evidence_mode_mismatch");
             add(&mut violations, "context_evidence_mode_violation");
             hit = true;
         }
         if rule.max_context_age_seconds > 0 {
-            let age = c.auth_context.as_ref().and_then(|a| a.get("context_age_seconds")).and_then(|v| match v {
-                Value::Number(n) => n.as_f64().map(|f| f.trunc() as i64),
-                Value::String(s) => s.trim().parse::<i64>().ok(),
-                _ => None,
-            });
+            let age = c
+                .auth_context
+                .as_ref()
+                .and_then(|a| a.get("context_age_seconds"))
+                .and_then(|v| match v {
+                    Value::Number(n) => n.as_f64().map(|f| f.trunc() as i64),
+                    Value::String(s) => s.trim().parse::<i64>().ok(),
+                    _ => None,
+                });
             if !age.is_some_and(|a| a >= 0 && a <= rule.max_context_age_seconds) {
                 add(&mut reasons, "context_freshness_exceeded");
                 add(&mut violations, "context_freshness_violation");
@@ -558,7 +638,9 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
         if rule.require_declared_agent && (c.agent_id.is_empty() || ai.is_none()) {
             hits.push(("agent_unknown", "agent_identity_missing"));
         }
-        if (!c.agent_id.is_empty() && rule.denied_agent_ids.contains(&c.agent_id)) || ai.is_some_and(|a| a.revoked) {
+        if (!c.agent_id.is_empty() && rule.denied_agent_ids.contains(&c.agent_id))
+            || ai.is_some_and(|a| a.revoked)
+        {
             hits.push(("agent_revoked", "agent_revoked"));
         }
         if !rule.allowed_agent_ids.is_empty() && !rule.allowed_agent_ids.contains(&c.agent_id) {
@@ -569,18 +651,32 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
         }
         if !rule.required_agent_lifecycle_states.is_empty() {
             let have = ai.map(|a| a.lifecycle_states.clone()).unwrap_or_default();
-            if !rule.required_agent_lifecycle_states.iter().all(|s| have.contains(s)) {
-                hits.push(("agent_lifecycle_state_invalid", "agent_lifecycle_state_invalid"));
+            if !rule
+                .required_agent_lifecycle_states
+                .iter()
+                .all(|s| have.contains(s))
+            {
+                hits.push((
+                    "agent_lifecycle_state_invalid",
+                    "agent_lifecycle_state_invalid",
+                ));
             }
         }
-        if rule.require_unexpired_agent && ai.is_none_or(|a| a.expires_at.is_zero() || a.expires_at <= opts.now) {
+        if rule.require_unexpired_agent
+            && ai.is_none_or(|a| a.expires_at.is_zero() || a.expires_at <= opts.now)
+        {
             hits.push(("agent_expired", "agent_expired"));
         }
         let manifest_mismatch = (!rule.required_agent_manifest_digest.is_empty()
             && ai.is_none_or(|a| a.manifest_digest != rule.required_agent_manifest_digest))
             || (!rule.allowed_agent_manifest_publishers.is_empty()
-                && ai.is_none_or(|a| !rule.allowed_agent_manifest_publishers.contains(&a.publisher.to_lowercase())))
-            || (!rule.allowed_agent_manifest_sources.is_empty() && ai.is_none_or(|a| !rule.allowed_agent_manifest_sources.contains(&a.source)));
+                && ai.is_none_or(|a| {
+                    !rule
+                        .allowed_agent_manifest_publishers
+                        .contains(&a.publisher.to_lowercase())
+                }))
+            || (!rule.allowed_agent_manifest_sources.is_empty()
+                && ai.is_none_or(|a| !rule.allowed_agent_manifest_sources.contains(&a.source)));
         if manifest_mismatch {
             hits.push(("agent_manifest_mismatch", "agent_manifest_mismatch"));
         }
@@ -612,18 +708,39 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
             }
         }
         if rule.block_standing_credentials
-            && ["", "cloud_admin", "inherited", "standing", "static", "unknown"].contains(&c.credential_access_type.as_str())
+            && [
+                "",
+                "cloud_admin",
+                "inherited",
+                "standing",
+                "static",
+                "unknown",
+            ]
+            .contains(&c.credential_access_type.as_str())
         {
             codes.push("standing_credential_disallowed");
         }
-        if !rule.allowed_credential_sources.is_empty() && (c.credential_source.is_empty() || !rule.allowed_credential_sources.contains(&c.credential_source)) {
+        if !rule.allowed_credential_sources.is_empty()
+            && (c.credential_source.is_empty()
+                || !rule
+                    .allowed_credential_sources
+                    .contains(&c.credential_source))
+        {
             codes.push("credential_source_disallowed");
         }
-        if !rule.allowed_credential_issuers.is_empty() && (c.credential_issuer.is_empty() || !rule.allowed_credential_issuers.contains(&c.credential_issuer)) {
+        if !rule.allowed_credential_issuers.is_empty()
+            && (c.credential_issuer.is_empty()
+                || !rule
+                    .allowed_credential_issuers
+                    .contains(&c.credential_issuer))
+        {
             codes.push("credential_issuer_disallowed");
         }
         if !rule.allowed_credential_access_types.is_empty()
-            && (c.credential_access_type.is_empty() || !rule.allowed_credential_access_types.contains(&c.credential_access_type))
+            && (c.credential_access_type.is_empty()
+                || !rule
+                    .allowed_credential_access_types
+                    .contains(&c.credential_access_type))
         {
             codes.push("credential_access_type_disallowed");
         }
@@ -634,13 +751,21 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
                 codes.push("credential_ttl_exceeded");
             }
         }
-        if !c.credential_target_binding.is_empty() && c.credential_target_binding != intent.targets_digest() {
+        if !c.credential_target_binding.is_empty()
+            && c.credential_target_binding != intent.targets_digest()
+        {
             codes.push("credential_target_binding_mismatch");
         }
-        if !c.credential_run_binding.is_empty() && !c.run_id.is_empty() && c.credential_run_binding != c.run_id {
+        if !c.credential_run_binding.is_empty()
+            && !c.run_id.is_empty()
+            && c.credential_run_binding != c.run_id
+        {
             codes.push("credential_run_binding_mismatch");
         }
-        if !c.credential_job_binding.is_empty() && !c.job_id.is_empty() && c.credential_job_binding != c.job_id {
+        if !c.credential_job_binding.is_empty()
+            && !c.job_id.is_empty()
+            && c.credential_job_binding != c.job_id
+        {
             codes.push("credential_job_binding_mismatch");
         }
         if !codes.is_empty() {
@@ -657,7 +782,11 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
         if d.status == "active" || d.status == "invalid" {
             add(&mut reasons, &d.reason_code);
             add(&mut violations, &d.reason_code);
-            let eff = if d.status == "invalid" { "block" } else { d.effect.as_str() };
+            let eff = if d.status == "invalid" {
+                "block"
+            } else {
+                d.effect.as_str()
+            };
             effect = max_verdict(&effect, eff);
         }
         Some(d)
@@ -681,7 +810,10 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
 
     let sandbox_cancels = sandbox.as_ref().is_some_and(|s| s.status == "valid")
         && !intent.targets.is_empty()
-        && intent.targets.iter().all(|t| t.endpoint_class == "proc.exec");
+        && intent
+            .targets
+            .iter()
+            .all(|t| t.endpoint_class == "proc.exec");
     if intent.is_destructive() && !sandbox_cancels {
         if c.phase == "plan" {
             effect = max_verdict(&effect, "dry_run");
@@ -708,14 +840,31 @@ fn eval_rule(rule: &Rule, intent: &Intent, opts: &EvalOptions) -> RuleResult {
 
 fn parse_local(s: &str) -> Option<jiff::civil::DateTime> {
     let b = s.as_bytes();
-    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+    if b.len() != 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
         return None;
     }
     let n = |r: std::ops::Range<usize>| -> Option<i64> {
         let part = &s[r];
-        part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
     };
-    jiff::civil::DateTime::new(n(0..4)? as i16, n(5..7)? as i8, n(8..10)? as i8, n(11..13)? as i8, n(14..16)? as i8, n(17..19)? as i8, 0).ok()
+    jiff::civil::DateTime::new(
+        n(0..4)? as i16,
+        n(5..7)? as i8,
+        n(8..10)? as i8,
+        n(11..13)? as i8,
+        n(14..16)? as i8,
+        n(17..19)? as i8,
+        0,
+    )
+    .ok()
 }
 
 fn evaluate_freeze(rule: &Rule, intent: &Intent, now: GoTime) -> FreezeDecision {
@@ -733,7 +882,9 @@ fn evaluate_freeze(rule: &Rule, intent: &Intent, now: GoTime) -> FreezeDecision 
     };
     let env = intent.context.environment.to_lowercase();
     let risk = intent.context.risk_class.to_lowercase();
-    if (!fw.environments.is_empty() && !fw.environments.contains(&env)) || (!fw.risk_classes.is_empty() && !fw.risk_classes.contains(&risk)) {
+    if (!fw.environments.is_empty() && !fw.environments.contains(&env))
+        || (!fw.risk_classes.is_empty() && !fw.risk_classes.contains(&risk))
+    {
         return d;
     }
     let tz = match jiff::tz::TimeZone::get(&fw.timezone) {
@@ -747,7 +898,12 @@ fn evaluate_freeze(rule: &Rule, intent: &Intent, now: GoTime) -> FreezeDecision 
     for w in &fw.windows {
         let bounds = parse_local(&w.start)
             .zip(parse_local(&w.end))
-            .and_then(|(s, e)| Some((s.to_zoned(tz.clone()).ok()?.timestamp(), e.to_zoned(tz.clone()).ok()?.timestamp())));
+            .and_then(|(s, e)| {
+                Some((
+                    s.to_zoned(tz.clone()).ok()?.timestamp(),
+                    e.to_zoned(tz.clone()).ok()?.timestamp(),
+                ))
+            });
         let Some((start, end)) = bounds.filter(|(s, e)| e > s) else {
             d.status = "invalid".into();
             d.reason_code = "freeze_window_invalid_window".into();
@@ -759,7 +915,11 @@ fn evaluate_freeze(rule: &Rule, intent: &Intent, now: GoTime) -> FreezeDecision 
             d.window_name = w.name.clone();
             d.window_start = GoTime::from_timestamp(start);
             d.window_end = GoTime::from_timestamp(end);
-            d.reason = if fw.reason.is_empty() { w.name.clone() } else { fw.reason.clone() };
+            d.reason = if fw.reason.is_empty() {
+                w.name.clone()
+            } else {
+                fw.reason.clone()
+            };
             d.reason_code = if fw.effect == "require_approval" {
                 "freeze_window_active_require_approval".into()
             } else {
@@ -771,7 +931,9 @@ fn evaluate_freeze(rule: &Rule, intent: &Intent, now: GoTime) -> FreezeDecision 
 }
 
 fn under_prefix(path: &str, prefix: &str) -> bool {
-    prefix == "/" || path == prefix || path.starts_with(&format!("{}/", prefix.trim_end_matches('/')))
+    prefix == "/"
+        || path == prefix
+        || path.starts_with(&format!("{}/", prefix.trim_end_matches('/')))
 }
 
 fn evaluate_sandbox(rule: &Rule, intent: &Intent) -> SandboxDecision {
@@ -789,8 +951,16 @@ fn evaluate_sandbox(rule: &Rule, intent: &Intent) -> SandboxDecision {
     }
     for (allowed, value, name) in [
         (&s.allowed_network_modes, &sb.network_mode, "network_mode"),
-        (&s.allowed_env_exposure_modes, &sb.env_exposure_mode, "env_exposure_mode"),
-        (&s.allowed_filesystem_isolations, &sb.filesystem_isolation, "filesystem_isolation"),
+        (
+            &s.allowed_env_exposure_modes,
+            &sb.env_exposure_mode,
+            "env_exposure_mode",
+        ),
+        (
+            &s.allowed_filesystem_isolations,
+            &sb.filesystem_isolation,
+            "filesystem_isolation",
+        ),
         (&s.allowed_user_modes, &sb.user_mode, "user_mode"),
     ] {
         if allowed.is_empty() {
@@ -810,11 +980,18 @@ fn evaluate_sandbox(rule: &Rule, intent: &Intent) -> SandboxDecision {
         }
     }
     if !s.allowed_writable_path_prefixes.is_empty()
-        && sb.writable_paths.iter().any(|p| !s.allowed_writable_path_prefixes.iter().any(|pre| under_prefix(p, pre)))
+        && sb.writable_paths.iter().any(|p| {
+            !s.allowed_writable_path_prefixes
+                .iter()
+                .any(|pre| under_prefix(p, pre))
+        })
     {
         codes.push("sandbox_writable_path_disallowed".into());
     }
-    if s.required_read_only_roots.iter().any(|r| !sb.read_only_roots.contains(r)) {
+    if s.required_read_only_roots
+        .iter()
+        .any(|r| !sb.read_only_roots.contains(r))
+    {
         codes.push("sandbox_read_only_root_missing".into());
     }
     let codes = sorted(codes);
@@ -822,7 +999,10 @@ fn evaluate_sandbox(rule: &Rule, intent: &Intent) -> SandboxDecision {
         "valid"
     } else if codes.iter().any(|c| c.ends_with("_missing")) {
         "missing"
-    } else if codes.iter().any(|c| c.ends_with("_disallowed") || c.ends_with("_exceeded")) {
+    } else if codes
+        .iter()
+        .any(|c| c.ends_with("_disallowed") || c.ends_with("_exceeded"))
+    {
         "disallowed"
     } else {
         "invalid"
@@ -849,7 +1029,13 @@ fn pick_limit(current: Option<RateLimit>, candidate: &RateLimit) -> Option<RateL
     match current {
         None => Some(candidate.clone()),
         Some(c) => {
-            let key = |l: &RateLimit| (l.requests, if l.window == "minute" { 0 } else { 1 }, l.scope.clone());
+            let key = |l: &RateLimit| {
+                (
+                    l.requests,
+                    if l.window == "minute" { 0 } else { 1 },
+                    l.scope.clone(),
+                )
+            };
             if key(candidate) < key(&c) {
                 Some(candidate.clone())
             } else {
@@ -859,7 +1045,10 @@ fn pick_limit(current: Option<RateLimit>, candidate: &RateLimit) -> Option<RateL
     }
 }
 
-fn pick_freeze(current: Option<FreezeDecision>, candidate: Option<FreezeDecision>) -> Option<FreezeDecision> {
+fn pick_freeze(
+    current: Option<FreezeDecision>,
+    candidate: Option<FreezeDecision>,
+) -> Option<FreezeDecision> {
     match (current, candidate) {
         (None, c) | (c, None) => c,
         (Some(a), Some(b)) => {
@@ -872,11 +1061,16 @@ fn pick_freeze(current: Option<FreezeDecision>, candidate: Option<FreezeDecision
     }
 }
 
-fn pick_sandbox(current: Option<SandboxDecision>, candidate: Option<SandboxDecision>) -> Option<SandboxDecision> {
+fn pick_sandbox(
+    current: Option<SandboxDecision>,
+    candidate: Option<SandboxDecision>,
+) -> Option<SandboxDecision> {
     match (current, candidate) {
         (None, c) | (c, None) => c,
         (Some(a), Some(b)) => {
-            if b.rank() > a.rank() || (b.rank() == a.rank() && b.evidence_digest < a.evidence_digest) {
+            if b.rank() > a.rank()
+                || (b.rank() == a.rank() && b.evidence_digest < a.evidence_digest)
+            {
                 Some(b)
             } else {
                 Some(a)
@@ -893,14 +1087,29 @@ fn fail_closed_findings(policy: &Policy, intent: &Intent) -> Vec<(String, String
     }
     let mut out: Vec<(String, String)> = Vec::new();
     let mut push = |r: &str, v: &str| out.push((r.to_string(), v.to_string()));
-    let unknown_class = intent.targets.iter().any(|t| t.endpoint_class.is_empty() || t.endpoint_class == "other");
+    let unknown_class = intent
+        .targets
+        .iter()
+        .any(|t| t.endpoint_class.is_empty() || t.endpoint_class == "other");
     for f in &fc.required_fields {
         match f.as_str() {
-            "targets" if intent.targets.is_empty() => push("fail_closed_missing_targets", "missing_targets"),
-            "arg_provenance" if intent.arg_provenance.is_empty() => push("fail_closed_missing_arg_provenance", "missing_arg_provenance"),
-            "endpoint_class" if unknown_class => push("fail_closed_missing_endpoint_class", "missing_endpoint_class"),
-            "delegation" if intent.delegation.is_none() => push("fail_closed_missing_delegation", "missing_delegation"),
-            "context_evidence" if intent.context.context_set_digest.is_empty() => push("context_evidence_missing", "missing_context_evidence"),
+            "targets" if intent.targets.is_empty() => {
+                push("fail_closed_missing_targets", "missing_targets")
+            }
+            "arg_provenance" if intent.arg_provenance.is_empty() => push(
+                "fail_closed_missing_arg_provenance",
+                "missing_arg_provenance",
+            ),
+            "endpoint_class" if unknown_class => push(
+                "fail_closed_missing_endpoint_class",
+                "missing_endpoint_class",
+            ),
+            "delegation" if intent.delegation.is_none() => {
+                push("fail_closed_missing_delegation", "missing_delegation")
+            }
+            "context_evidence" if intent.context.context_set_digest.is_empty() => {
+                push("context_evidence_missing", "missing_context_evidence")
+            }
             _ => {}
         }
     }
@@ -928,7 +1137,10 @@ fn fail_closed_findings(policy: &Policy, intent: &Intent) -> Vec<(String, String
         }
     }
     if unknown_class {
-        push("fail_closed_endpoint_class_unknown", "endpoint_class_unknown");
+        push(
+            "fail_closed_endpoint_class_unknown",
+            "endpoint_class_unknown",
+        );
     }
     out
 }
@@ -956,8 +1168,13 @@ fn evaluate_single(policy: &Policy, intent: &Intent, opts: &EvalOptions) -> Eval
             ..Default::default()
         };
     }
-    let results: Vec<(&Rule, RuleResult)> = tier.iter().map(|r| (*r, eval_rule(r, intent, opts))).collect();
-    let verdict = results.iter().fold("allow".to_string(), |acc, (_, r)| max_verdict(&acc, &r.effect));
+    let results: Vec<(&Rule, RuleResult)> = tier
+        .iter()
+        .map(|r| (*r, eval_rule(r, intent, opts)))
+        .collect();
+    let verdict = results.iter().fold("allow".to_string(), |acc, (_, r)| {
+        max_verdict(&acc, &r.effect)
+    });
     let mut ev = Evaluation {
         verdict: verdict.clone(),
         matched_rule: sorted(tier.iter().map(|r| r.name.clone())).join(","),
@@ -1007,9 +1224,14 @@ fn evaluate_single(policy: &Policy, intent: &Intent, opts: &EvalOptions) -> Eval
 }
 
 fn step_risk(targets: &[Target]) -> &'static str {
-    if targets.iter().any(|t| t.endpoint_class == "fs.delete" || t.endpoint_class == "proc.exec" || t.destructive) {
+    if targets.iter().any(|t| {
+        t.endpoint_class == "fs.delete" || t.endpoint_class == "proc.exec" || t.destructive
+    }) {
         "high"
-    } else if targets.iter().any(|t| ["fs.write", "net.http", "net.dns"].contains(&t.endpoint_class.as_str())) {
+    } else if targets
+        .iter()
+        .any(|t| ["fs.write", "net.http", "net.dns"].contains(&t.endpoint_class.as_str()))
+    {
         "medium"
     } else {
         "low"
@@ -1090,7 +1312,11 @@ pub fn evaluate(policy: &Policy, intent: &Intent, opts: &EvalOptions) -> Evaluat
         agg.matched_rules.extend(ev.matched_rules);
     }
     let s = &policy.scripts;
-    let max_steps = if s.max_steps == 0 { crate::intent::MAX_SCRIPT_STEPS as i64 } else { s.max_steps };
+    let max_steps = if s.max_steps == 0 {
+        crate::intent::MAX_SCRIPT_STEPS as i64
+    } else {
+        s.max_steps
+    };
     if steps.len() as i64 > max_steps {
         agg.verdict = "block".into();
         reasons.push("script_max_steps_exceeded".into());
@@ -1137,8 +1363,14 @@ mod tests {
 
     #[test]
     fn matched_rule_reason_escapes_like_go() {
-        assert_eq!(matched_rule_reason("Block-Delete Ops"), "matched_rule_block_delete_ops");
-        assert_eq!(matched_rule_reason("check.tainted.263"), "matched_rule_check.tainted.263");
+        assert_eq!(
+            matched_rule_reason("Block-Delete Ops"),
+            "matched_rule_block_delete_ops"
+        );
+        assert_eq!(
+            matched_rule_reason("check.tainted.263"),
+            "matched_rule_check.tainted.263"
+        );
     }
 
     #[test]

@@ -27,17 +27,53 @@ fn nerr<T>(msg: impl Into<String>) -> R<T> {
     Err(IntentError::Normalize(msg.into()))
 }
 
-pub const TARGET_KINDS: &[&str] = &["path", "url", "host", "repo", "bucket", "table", "queue", "topic", "other"];
-pub const ENDPOINT_CLASSES: &[&str] = &[
-    "fs.read", "fs.write", "fs.delete", "proc.exec", "net.http", "net.dns", "ui.click", "ui.type", "ui.navigate", "other",
+pub const TARGET_KINDS: &[&str] = &[
+    "path", "url", "host", "repo", "bucket", "table", "queue", "topic", "other",
 ];
-pub const DISCOVERY_METHODS: &[&str] = &["webmcp", "dynamic_mcp", "a2a", "mcp", "static_mcp", "manual", "unknown"];
+pub const ENDPOINT_CLASSES: &[&str] = &[
+    "fs.read",
+    "fs.write",
+    "fs.delete",
+    "proc.exec",
+    "net.http",
+    "net.dns",
+    "ui.click",
+    "ui.type",
+    "ui.navigate",
+    "other",
+];
+pub const DISCOVERY_METHODS: &[&str] = &[
+    "webmcp",
+    "dynamic_mcp",
+    "a2a",
+    "mcp",
+    "static_mcp",
+    "manual",
+    "unknown",
+];
 pub const PROVENANCE_SOURCES: &[&str] = &["user", "tool_output", "external", "system"];
 pub const CREDENTIAL_SOURCES: &[&str] = &[
-    "aws_iam_user", "aws_sts", "azure_federated", "command", "env", "gcp_sts", "github_oidc", "github_pat",
-    "kubernetes_service_account", "stub", "unknown", "vault_dynamic",
+    "aws_iam_user",
+    "aws_sts",
+    "azure_federated",
+    "command",
+    "env",
+    "gcp_sts",
+    "github_oidc",
+    "github_pat",
+    "kubernetes_service_account",
+    "stub",
+    "unknown",
+    "vault_dynamic",
 ];
-pub const CREDENTIAL_ACCESS_TYPES: &[&str] = &["cloud_admin", "inherited", "jit", "standing", "static", "unknown"];
+pub const CREDENTIAL_ACCESS_TYPES: &[&str] = &[
+    "cloud_admin",
+    "inherited",
+    "jit",
+    "standing",
+    "static",
+    "unknown",
+];
 pub const MAX_SCRIPT_STEPS: usize = 64;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -257,7 +293,10 @@ fn decode_provenance(v: &GoValue, path: &str) -> R<Vec<ArgProvenance>> {
                 out.push(ArgProvenance::default());
                 continue;
             }
-            return Err(IntentError::Parse(format!("json: cannot unmarshal {} into field {path}.arg_provenance", p.kind())));
+            return Err(IntentError::Parse(format!(
+                "json: cannot unmarshal {} into field {path}.arg_provenance",
+                p.kind()
+            )));
         }
         let pp = format!("{path}.arg_provenance");
         out.push(ArgProvenance {
@@ -305,7 +344,10 @@ impl Intent {
                             steps.push(ScriptStep::default());
                             continue;
                         }
-                        return Err(IntentError::Parse(format!("json: cannot unmarshal {} into field {sp}", step.kind())));
+                        return Err(IntentError::Parse(format!(
+                            "json: cannot unmarshal {} into field {sp}",
+                            step.kind()
+                        )));
                     }
                     steps.push(ScriptStep {
                         tool_name: step.str_field("tool_name", &sp)?,
@@ -343,7 +385,10 @@ impl Intent {
                             chain.push(DelegationLink::default());
                             continue;
                         }
-                        return Err(IntentError::Parse(format!("json: cannot unmarshal {} into field {lp}", l.kind())));
+                        return Err(IntentError::Parse(format!(
+                            "json: cannot unmarshal {} into field {lp}",
+                            l.kind()
+                        )));
                     }
                     chain.push(DelegationLink {
                         delegator_identity: l.str_field("delegator_identity", &lp)?,
@@ -463,7 +508,11 @@ fn decode_context(c: &GoValue) -> R<Context> {
 
 /// Trim, drop empties, dedupe, sort by bytes.
 pub fn sorted_unique(items: &[String]) -> Vec<String> {
-    let mut v: Vec<String> = items.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+    let mut v: Vec<String> = items
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -501,8 +550,22 @@ fn normalize_map(m: &Map<String, Value>) -> R<Map<String, Value>> {
 }
 
 const CREDENTIAL_KEY_SAFE_SUFFIXES: &[&str] = &[
-    "_ref", "_refs", "_digest", "_digests", "_hash", "_issuer", "_source", "_type", "_ttl", "_ttl_seconds", "_id", "_ids", "_name",
-    "_names", "_scope", "_scopes",
+    "_ref",
+    "_refs",
+    "_digest",
+    "_digests",
+    "_hash",
+    "_issuer",
+    "_source",
+    "_type",
+    "_ttl",
+    "_ttl_seconds",
+    "_id",
+    "_ids",
+    "_name",
+    "_names",
+    "_scope",
+    "_scopes",
 ];
 
 fn key_suggests_credential(key: &str) -> bool {
@@ -510,7 +573,11 @@ fn key_suggests_credential(key: &str) -> bool {
     if CREDENTIAL_KEY_SAFE_SUFFIXES.iter().any(|s| k.ends_with(s)) {
         return false;
     }
-    if k.contains("token") || k.contains("secret") || k.contains("password") || k.contains("credential") {
+    if k.contains("token")
+        || k.contains("secret")
+        || k.contains("password")
+        || k.contains("credential")
+    {
         return true;
     }
     contains_joined(&k, "api", "key") || contains_joined(&k, "access", "key")
@@ -521,7 +588,10 @@ fn contains_joined(s: &str, a: &str, b: &str) -> bool {
     let mut start = 0;
     while let Some(pos) = s[start..].find(a) {
         let rest = &s[start + pos + a.len()..];
-        let rest = rest.strip_prefix('_').or_else(|| rest.strip_prefix('-')).map_or(rest, |r| r);
+        let rest = rest
+            .strip_prefix('_')
+            .or_else(|| rest.strip_prefix('-'))
+            .map_or(rest, |r| r);
         if rest.starts_with(b) || s[start + pos + a.len()..].starts_with(b) {
             return true;
         }
@@ -537,14 +607,23 @@ pub fn looks_like_credential_material(value: &str) -> bool {
         return false;
     }
     let lower = v.to_lowercase();
-    if ["env:", "stub:", "cmd:", "ref:", "sha256:"].iter().any(|p| lower.starts_with(p)) || is_hex64(v) {
+    if ["env:", "stub:", "cmd:", "ref:", "sha256:"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+        || is_hex64(v)
+    {
         return false;
     }
-    if ["ghp_", "gho_", "github_pat_", "sk-", "AKIA", "ASIA"].iter().any(|p| v.starts_with(p)) {
+    if ["ghp_", "gho_", "github_pat_", "sk-", "AKIA", "ASIA"]
+        .iter()
+        .any(|p| v.starts_with(p))
+    {
         return true;
     }
     v.len() >= 16
-        && !v.bytes().any(|b| b == b' ' || b == b'\t' || b == b'\r' || b == b'\n')
+        && !v
+            .bytes()
+            .any(|b| b == b' ' || b == b'\t' || b == b'\r' || b == b'\n')
         && v.bytes().any(|b| b.is_ascii_alphabetic())
         && v.bytes().any(|b| b.is_ascii_digit())
 }
@@ -587,11 +666,23 @@ fn tool_hint(tool: &str, words: &[&str]) -> bool {
 fn infer_endpoint_class(kind: &str, op: &str, tool: &str) -> &'static str {
     match kind {
         "path" => {
-            if ["read", "get", "list", "open", "cat", "head", "download", "stat"].contains(&op) {
+            if [
+                "read", "get", "list", "open", "cat", "head", "download", "stat",
+            ]
+            .contains(&op)
+            {
                 "fs.read"
-            } else if ["write", "append", "put", "create", "update", "save", "copy", "move", "rename"].contains(&op) {
+            } else if [
+                "write", "append", "put", "create", "update", "save", "copy", "move", "rename",
+            ]
+            .contains(&op)
+            {
                 "fs.write"
-            } else if ["delete", "remove", "rm", "unlink", "rmdir", "drop", "truncate"].contains(&op) {
+            } else if [
+                "delete", "remove", "rm", "unlink", "rmdir", "drop", "truncate",
+            ]
+            .contains(&op)
+            {
                 "fs.delete"
             } else if tool_hint(tool, &["read", "list", "fetch", "search"]) {
                 "fs.read"
@@ -611,7 +702,9 @@ fn infer_endpoint_class(kind: &str, op: &str, tool: &str) -> &'static str {
             }
         }
         "other" => {
-            if ["exec", "spawn", "run", "shell", "command"].contains(&op) || tool_hint(tool, &["exec", "shell", "command", "spawn", "run"]) {
+            if ["exec", "spawn", "run", "shell", "command"].contains(&op)
+                || tool_hint(tool, &["exec", "shell", "command", "spawn", "run"])
+            {
                 "proc.exec"
             } else {
                 "other"
@@ -622,7 +715,10 @@ fn infer_endpoint_class(kind: &str, op: &str, tool: &str) -> &'static str {
 }
 
 fn host_domain(value: &str) -> String {
-    let v = value.strip_prefix("http://").or_else(|| value.strip_prefix("https://")).unwrap_or(value);
+    let v = value
+        .strip_prefix("http://")
+        .or_else(|| value.strip_prefix("https://"))
+        .unwrap_or(value);
     let v = v.split('/').next().unwrap_or("");
     let v = v.split(':').next().unwrap_or("");
     v.to_lowercase()
@@ -635,7 +731,15 @@ pub fn url_domain(value: &str) -> String {
         return String::new();
     }
     let rest = match value.find(':') {
-        Some(i) if i > 0 && value[..i].bytes().enumerate().all(|(j, b)| b.is_ascii_alphabetic() || (j > 0 && (b.is_ascii_digit() || b"+-.".contains(&b)))) => &value[i + 1..],
+        Some(i)
+            if i > 0
+                && value[..i].bytes().enumerate().all(|(j, b)| {
+                    b.is_ascii_alphabetic()
+                        || (j > 0 && (b.is_ascii_digit() || b"+-.".contains(&b)))
+                }) =>
+        {
+            &value[i + 1..]
+        }
         Some(0) => return String::new(),
         _ => value,
     };
@@ -662,7 +766,9 @@ pub fn url_domain(value: &str) -> String {
     host.to_lowercase()
 }
 
-const DESTRUCTIVE_OPS: &[&str] = &["delete", "remove", "rm", "unlink", "rmdir", "drop", "truncate", "exec", "spawn"];
+const DESTRUCTIVE_OPS: &[&str] = &[
+    "delete", "remove", "rm", "unlink", "rmdir", "drop", "truncate", "exec", "spawn",
+];
 
 fn normalize_targets(targets: &[Target], tool: &str) -> R<Vec<Target>> {
     let mut out = Vec::with_capacity(targets.len());
@@ -675,7 +781,11 @@ fn normalize_targets(targets: &[Target], tool: &str) -> R<Vec<Target>> {
             endpoint_class: t.endpoint_class.trim().to_lowercase(),
             endpoint_domain: t.endpoint_domain.trim().to_lowercase(),
             destructive: t.destructive,
-            discovery_method: t.discovery_method.trim().to_lowercase().replace(['-', ' '], "_"),
+            discovery_method: t
+                .discovery_method
+                .trim()
+                .to_lowercase()
+                .replace(['-', ' '], "_"),
             read_only_hint: t.read_only_hint,
             destructive_hint: t.destructive_hint,
             idempotent_hint: t.idempotent_hint,
@@ -697,7 +807,10 @@ fn normalize_targets(targets: &[Target], tool: &str) -> R<Vec<Target>> {
             return nerr(format!("unsupported endpoint class: {}", n.endpoint_class));
         }
         if !DISCOVERY_METHODS.contains(&n.discovery_method.as_str()) {
-            return nerr(format!("unsupported discovery method: {}", n.discovery_method));
+            return nerr(format!(
+                "unsupported discovery method: {}",
+                n.discovery_method
+            ));
         }
         if n.endpoint_domain.is_empty() {
             n.endpoint_domain = match n.kind.as_str() {
@@ -716,8 +829,22 @@ fn normalize_targets(targets: &[Target], tool: &str) -> R<Vec<Target>> {
     // Derived Ord sorts by kind, value, operation, sensitivity, class, domain, then the flags
     // and discovery method in the reference's order (false before true).
     out.sort_by(|a, b| {
-        (&a.kind, &a.value, &a.operation, &a.sensitivity, &a.endpoint_class, &a.endpoint_domain)
-            .cmp(&(&b.kind, &b.value, &b.operation, &b.sensitivity, &b.endpoint_class, &b.endpoint_domain))
+        (
+            &a.kind,
+            &a.value,
+            &a.operation,
+            &a.sensitivity,
+            &a.endpoint_class,
+            &a.endpoint_domain,
+        )
+            .cmp(&(
+                &b.kind,
+                &b.value,
+                &b.operation,
+                &b.sensitivity,
+                &b.endpoint_class,
+                &b.endpoint_domain,
+            ))
             .then(a.destructive.cmp(&b.destructive))
             .then(a.discovery_method.cmp(&b.discovery_method))
             .then(a.read_only_hint.cmp(&b.read_only_hint))
@@ -745,7 +872,10 @@ fn normalize_provenance(items: &[ArgProvenance]) -> R<Vec<ArgProvenance>> {
             return nerr(format!("unsupported provenance source: {}", n.source));
         }
         if !n.integrity_digest.is_empty() && !is_hex64(&n.integrity_digest) {
-            return nerr(format!("invalid provenance integrity_digest: {}", n.integrity_digest));
+            return nerr(format!(
+                "invalid provenance integrity_digest: {}",
+                n.integrity_digest
+            ));
         }
         out.push(n);
     }
@@ -809,7 +939,9 @@ fn normalize_sandbox(s: &Sandbox) -> R<Option<Sandbox>> {
             }
             if let Some((name, _)) = t.split_once('=') {
                 if !name.is_empty() && !name.contains('/') {
-                    return nerr(format!("context.sandbox.{field} must not contain NAME=value entries"));
+                    return nerr(format!(
+                        "context.sandbox.{field} must not contain NAME=value entries"
+                    ));
                 }
             }
             out.push(clean_path(t));
@@ -819,13 +951,29 @@ fn normalize_sandbox(s: &Sandbox) -> R<Option<Sandbox>> {
         Ok(out)
     };
     let n = Sandbox {
-        network_mode: lower_enum(&s.network_mode, "network_mode", &["disabled", "egress_allowlist", "full"])?,
+        network_mode: lower_enum(
+            &s.network_mode,
+            "network_mode",
+            &["disabled", "egress_allowlist", "full"],
+        )?,
         writable_paths: paths(&s.writable_paths, "writable_paths")?,
         read_only_roots: paths(&s.read_only_roots, "read_only_roots")?,
-        env_exposure_mode: lower_enum(&s.env_exposure_mode, "env_exposure_mode", &["allowlist", "full", "none"])?,
+        env_exposure_mode: lower_enum(
+            &s.env_exposure_mode,
+            "env_exposure_mode",
+            &["allowlist", "full", "none"],
+        )?,
         timeout_seconds: s.timeout_seconds,
-        filesystem_isolation: lower_enum(&s.filesystem_isolation, "filesystem_isolation", &["container", "none", "workspace"])?,
-        user_mode: lower_enum(&s.user_mode, "user_mode", &["default", "root", "unprivileged"])?,
+        filesystem_isolation: lower_enum(
+            &s.filesystem_isolation,
+            "filesystem_isolation",
+            &["container", "none", "workspace"],
+        )?,
+        user_mode: lower_enum(
+            &s.user_mode,
+            "user_mode",
+            &["default", "root", "unprivileged"],
+        )?,
         evidence_ref: s.evidence_ref.trim().to_string(),
         evidence_digest: s.evidence_digest.trim().to_lowercase(),
     };
@@ -837,7 +985,9 @@ fn normalize_sandbox(s: &Sandbox) -> R<Option<Sandbox>> {
     }
     if !n.evidence_ref.is_empty() {
         let lower = n.evidence_ref.to_lowercase();
-        let safe = ["ref:", "receipt:", "proof:", "sandbox:", "sha256:"].iter().any(|p| lower.starts_with(p));
+        let safe = ["ref:", "receipt:", "proof:", "sandbox:", "sha256:"]
+            .iter()
+            .any(|p| lower.starts_with(p));
         if !safe && looks_like_credential_material(&n.evidence_ref) {
             return nerr(
                 "context.sandbox.evidence_ref must not contain secret-like sandbox material; use sandbox evidence refs or digests instead",
@@ -919,9 +1069,12 @@ fn normalize_context(c: &Context) -> R<Context> {
             return nerr("context.agent_identity.approved_at must be >= issued_at");
         }
         if !ai.expires_at.is_zero()
-            && ((!ai.issued_at.is_zero() && ai.expires_at <= ai.issued_at) || (!ai.approved_at.is_zero() && ai.expires_at <= ai.approved_at))
+            && ((!ai.issued_at.is_zero() && ai.expires_at <= ai.issued_at)
+                || (!ai.approved_at.is_zero() && ai.expires_at <= ai.approved_at))
         {
-            return nerr("context.agent_identity.expires_at must be after issued_at and approved_at");
+            return nerr(
+                "context.agent_identity.expires_at must be after issued_at and approved_at",
+            );
         }
         n.agent_identity = Some(ai);
     }
@@ -931,13 +1084,26 @@ fn normalize_context(c: &Context) -> R<Context> {
     if n.credential_ttl_seconds < 0 {
         return nerr("context.credential_ttl_seconds must be >= 0");
     }
-    if !n.credential_source.is_empty() && !CREDENTIAL_SOURCES.contains(&n.credential_source.as_str()) {
-        return nerr(format!("context.credential_source is unsupported: {}", n.credential_source));
+    if !n.credential_source.is_empty()
+        && !CREDENTIAL_SOURCES.contains(&n.credential_source.as_str())
+    {
+        return nerr(format!(
+            "context.credential_source is unsupported: {}",
+            n.credential_source
+        ));
     }
-    if !n.credential_access_type.is_empty() && !CREDENTIAL_ACCESS_TYPES.contains(&n.credential_access_type.as_str()) {
-        return nerr(format!("context.credential_access_type is unsupported: {}", n.credential_access_type));
+    if !n.credential_access_type.is_empty()
+        && !CREDENTIAL_ACCESS_TYPES.contains(&n.credential_access_type.as_str())
+    {
+        return nerr(format!(
+            "context.credential_access_type is unsupported: {}",
+            n.credential_access_type
+        ));
     }
-    if !n.context_evidence_mode.is_empty() && n.context_evidence_mode != "best_effort" && n.context_evidence_mode != "required" {
+    if !n.context_evidence_mode.is_empty()
+        && n.context_evidence_mode != "best_effort"
+        && n.context_evidence_mode != "required"
+    {
         return nerr("context.context_evidence_mode must be best_effort or required");
     }
     if n.phase.is_empty() {
@@ -974,7 +1140,9 @@ fn normalize_delegation(d: &Delegation) -> R<Delegation> {
             expires_at: l.expires_at.utc(),
         };
         if link.delegator_identity.is_empty() || link.delegate_identity.is_empty() {
-            return nerr(format!("delegation.chain[{i}] requires delegator_identity and delegate_identity"));
+            return nerr(format!(
+                "delegation.chain[{i}] requires delegator_identity and delegate_identity"
+            ));
         }
         if i > 0 && link.delegator_identity != n.chain[i - 1].delegate_identity {
             return nerr(format!(
@@ -982,14 +1150,21 @@ fn normalize_delegation(d: &Delegation) -> R<Delegation> {
                 i - 1
             ));
         }
-        if !link.issued_at.is_zero() && !link.expires_at.is_zero() && link.expires_at <= link.issued_at {
-            return nerr(format!("delegation.chain[{i}].expires_at must be after issued_at"));
+        if !link.issued_at.is_zero()
+            && !link.expires_at.is_zero()
+            && link.expires_at <= link.issued_at
+        {
+            return nerr(format!(
+                "delegation.chain[{i}].expires_at must be after issued_at"
+            ));
         }
         n.chain.push(link);
     }
     if let Some(last) = n.chain.last() {
         if last.delegate_identity != n.requester_identity {
-            return nerr("delegation.chain last delegate_identity must match delegation.requester_identity");
+            return nerr(
+                "delegation.chain last delegate_identity must match delegation.requester_identity",
+            );
         }
     }
     if !n.issued_at.is_zero() && !n.expires_at.is_zero() && n.expires_at <= n.issued_at {
@@ -1007,7 +1182,9 @@ impl Intent {
                 return nerr("script.steps must not be empty");
             }
             if steps.len() > MAX_SCRIPT_STEPS {
-                return nerr(format!("script.steps exceeds max supported steps ({MAX_SCRIPT_STEPS})"));
+                return nerr(format!(
+                    "script.steps exceeds max supported steps ({MAX_SCRIPT_STEPS})"
+                ));
             }
             let mut out = Vec::with_capacity(steps.len());
             for (i, s) in steps.iter().enumerate() {
@@ -1015,12 +1192,21 @@ impl Intent {
                 if tool.is_empty() {
                     return nerr(format!("script.steps[{i}].tool_name is required"));
                 }
-                let args = normalize_map(&s.args).map_err(|e| IntentError::Normalize(format!("normalize script.steps[{i}].args: {e}")))?;
-                check_credentials(&Value::Object(args.clone()), &format!("script.steps[{i}].args"))?;
-                let targets = normalize_targets(&s.targets, &tool)
-                    .map_err(|e| IntentError::Normalize(format!("normalize script.steps[{i}].targets: {e}")))?;
-                let prov = normalize_provenance(&s.arg_provenance)
-                    .map_err(|e| IntentError::Normalize(format!("normalize script.steps[{i}].arg_provenance: {e}")))?;
+                let args = normalize_map(&s.args).map_err(|e| {
+                    IntentError::Normalize(format!("normalize script.steps[{i}].args: {e}"))
+                })?;
+                check_credentials(
+                    &Value::Object(args.clone()),
+                    &format!("script.steps[{i}].args"),
+                )?;
+                let targets = normalize_targets(&s.targets, &tool).map_err(|e| {
+                    IntentError::Normalize(format!("normalize script.steps[{i}].targets: {e}"))
+                })?;
+                let prov = normalize_provenance(&s.arg_provenance).map_err(|e| {
+                    IntentError::Normalize(format!(
+                        "normalize script.steps[{i}].arg_provenance: {e}"
+                    ))
+                })?;
                 out.push(ScriptStep {
                     tool_name: tool,
                     args,
@@ -1036,7 +1222,8 @@ impl Intent {
                 n.targets = all;
             }
             if self.arg_provenance.is_empty() {
-                let mut all: Vec<ArgProvenance> = out.iter().flat_map(|s| s.arg_provenance.clone()).collect();
+                let mut all: Vec<ArgProvenance> =
+                    out.iter().flat_map(|s| s.arg_provenance.clone()).collect();
                 all.sort();
                 all.dedup();
                 n.arg_provenance = all;
@@ -1074,7 +1261,8 @@ impl Intent {
             n.delegation = Some(normalize_delegation(d)?);
         }
         n.script_hash = match &n.script {
-            Some(steps) => jcs::digest_hex(&script_projection(steps)).map_err(|e| IntentError::Normalize(e.to_string()))?,
+            Some(steps) => jcs::digest_hex(&script_projection(steps))
+                .map_err(|e| IntentError::Normalize(e.to_string()))?,
             None => String::new(),
         };
         Ok(n)
@@ -1104,9 +1292,15 @@ impl Intent {
                 m.insert("script".into(), Value::Object(std::mem::take(o)));
             }
         }
-        m.insert("targets".into(), Value::Array(self.targets.iter().map(target_value).collect()));
+        m.insert(
+            "targets".into(),
+            Value::Array(self.targets.iter().map(target_value).collect()),
+        );
         if !self.arg_provenance.is_empty() {
-            m.insert("arg_provenance".into(), Value::Array(self.arg_provenance.iter().map(provenance_value).collect()));
+            m.insert(
+                "arg_provenance".into(),
+                Value::Array(self.arg_provenance.iter().map(provenance_value).collect()),
+            );
         }
         if let Some(s) = &self.skill_provenance {
             m.insert("skill_provenance".into(), skill_value(s));
@@ -1131,7 +1325,10 @@ impl Intent {
     }
 
     pub fn targets_digest(&self) -> String {
-        jcs::digest_hex(&Value::Array(self.targets.iter().map(target_value).collect())).expect("finite")
+        jcs::digest_hex(&Value::Array(
+            self.targets.iter().map(target_value).collect(),
+        ))
+        .expect("finite")
     }
 
     pub fn is_destructive(&self) -> bool {
@@ -1282,7 +1479,10 @@ pub fn context_value(c: &Context) -> Value {
         put_str(&mut m, k, v);
     }
     if c.credential_ttl_seconds != 0 {
-        m.insert("credential_ttl_seconds".into(), json!(c.credential_ttl_seconds));
+        m.insert(
+            "credential_ttl_seconds".into(),
+            json!(c.credential_ttl_seconds),
+        );
     }
     put_str(&mut m, "approval_ref", &c.approval_ref);
     put_str(&mut m, "wrkr_inventory_ref", &c.wrkr_inventory_ref);
@@ -1296,7 +1496,11 @@ pub fn context_value(c: &Context) -> Value {
         }
     }
     put_list(&mut m, "credential_scopes", &c.credential_scopes);
-    put_str(&mut m, "environment_fingerprint", &c.environment_fingerprint);
+    put_str(
+        &mut m,
+        "environment_fingerprint",
+        &c.environment_fingerprint,
+    );
     put_str(&mut m, "context_set_digest", &c.context_set_digest);
     put_str(&mut m, "context_evidence_mode", &c.context_evidence_mode);
     put_list(&mut m, "context_refs", &c.context_refs);
@@ -1311,10 +1515,16 @@ fn script_projection(steps: &[ScriptStep]) -> Value {
             m.insert("tool_name".into(), json!(s.tool_name));
             m.insert("args".into(), Value::Object(s.args.clone()));
             if !s.targets.is_empty() {
-                m.insert("targets".into(), Value::Array(s.targets.iter().map(target_value).collect()));
+                m.insert(
+                    "targets".into(),
+                    Value::Array(s.targets.iter().map(target_value).collect()),
+                );
             }
             if !s.arg_provenance.is_empty() {
-                m.insert("arg_provenance".into(), Value::Array(s.arg_provenance.iter().map(provenance_value).collect()));
+                m.insert(
+                    "arg_provenance".into(),
+                    Value::Array(s.arg_provenance.iter().map(provenance_value).collect()),
+                );
             }
             Value::Object(m)
         })
@@ -1327,7 +1537,11 @@ mod tests {
     use super::*;
 
     fn digest(text: &str) -> String {
-        Intent::parse_json(text).unwrap().normalize().unwrap().intent_digest()
+        Intent::parse_json(text)
+            .unwrap()
+            .normalize()
+            .unwrap()
+            .intent_digest()
     }
 
     #[test]
@@ -1338,25 +1552,38 @@ mod tests {
         assert_eq!(digest(a), want);
         assert_eq!(digest(b), want);
         let n = Intent::parse_json(a).unwrap().normalize().unwrap();
-        assert_eq!(n.args_digest(), "88a7de21ba01e3d98850d9bc3dd3a9327801c3d9924d68aca43c949ccfca22c8");
+        assert_eq!(
+            n.args_digest(),
+            "88a7de21ba01e3d98850d9bc3dd3a9327801c3d9924d68aca43c949ccfca22c8"
+        );
     }
 
     #[test]
     fn spec_case_21_domains_and_zero_agent_times() {
         let a = r#"{"tool_name":"tool.read","args":{},"targets":[{"kind":"host","value":"https://API.Example.com:8443/v1"},{"kind":"url","value":"https://API.Example.com:8443/v1"}],"context":{"identity":"u","workspace":"/w","risk_class":"low","agent_identity":{"owner":"o"}}}"#;
-        assert_eq!(digest(a), "6a98a42bad676a2bd12fa1327c1b188a5bfbc851fc570dc1795c4d6e98057263");
+        assert_eq!(
+            digest(a),
+            "6a98a42bad676a2bd12fa1327c1b188a5bfbc851fc570dc1795c4d6e98057263"
+        );
     }
 
     #[test]
     fn spec_case_22_numbers_and_html() {
         let a = r#"{"tool_name":"t","args":{"big":12345678901234567890,"f":1.50,"e":1e21,"s":1e-7,"n":-0,"h":"<a&b>"},"context":{"identity":"u","workspace":"/w","risk_class":"low"}}"#;
-        assert_eq!(digest(a), "94721ac44bbb10720b0bb8f26ce986ab19de85a4a341b8a21287e2031a4df166");
+        assert_eq!(
+            digest(a),
+            "94721ac44bbb10720b0bb8f26ce986ab19de85a4a341b8a21287e2031a4df166"
+        );
     }
 
     #[test]
     fn raw_credentials_are_rejected_but_references_pass() {
         let bad = r#"{"tool_name":"t","args":{"api_key":"sk-abc"},"context":{"identity":"u","workspace":"/w","risk_class":"low"}}"#;
-        let e = Intent::parse_json(bad).unwrap().normalize().unwrap_err().to_string();
+        let e = Intent::parse_json(bad)
+            .unwrap()
+            .normalize()
+            .unwrap_err()
+            .to_string();
         assert_eq!(e, "args.api_key must not contain raw credential material; use credential references or digests instead");
         let ok = r#"{"tool_name":"t","args":{"api_key_ref":"sk-abc","api_key":"env:OPENAI"},"context":{"identity":"u","workspace":"/w","risk_class":"low"}}"#;
         assert!(Intent::parse_json(ok).unwrap().normalize().is_ok());
@@ -1366,7 +1593,10 @@ mod tests {
     fn script_hash_matches_spec_example() {
         let a = r#"{"tool_name":"x","args":{},"script":{"steps":[{"tool_name":"tool.write","args":{"path":"/tmp/out.txt"},"targets":[{"kind":"path","value":"/tmp/out.txt","operation":"write"}]}]},"context":{"identity":"u","workspace":"/w","risk_class":"low"}}"#;
         let n = Intent::parse_json(a).unwrap().normalize().unwrap();
-        assert_eq!(n.script_hash, "dac0acca75929be9f5c77880175b0e4ba9d5f16bfb601af09ffca57ed7ea36e0");
+        assert_eq!(
+            n.script_hash,
+            "dac0acca75929be9f5c77880175b0e4ba9d5f16bfb601af09ffca57ed7ea36e0"
+        );
         assert_eq!(n.tool_name, "script");
     }
 

@@ -8,7 +8,8 @@ use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
 use gait_sdk::signing::KeySource;
 use gait_sdk::GaitError;
 
-const ABOUT: &str = "Gate agent tool calls with policy: evaluate intents, sign traces, mint approvals, manage keys";
+const ABOUT: &str =
+    "Gate agent tool calls with policy: evaluate intents, sign traces, mint approvals, manage keys";
 
 #[derive(Parser, Debug)]
 #[command(name = "gait", bin_name = "gait", version, about = ABOUT, disable_help_subcommand = true)]
@@ -191,25 +192,65 @@ impl ExtendedFlags {
         let pairs: [(&str, bool); 19] = [
             ("--context-envelope", self.context_envelope.is_some()),
             ("--delegation-token", self.delegation_token.is_some()),
-            ("--delegation-token-chain", self.delegation_token_chain.is_some()),
-            ("--delegation-audit-out", self.delegation_audit_out.is_some()),
-            ("--delegation-public-key", self.delegation_public_key.is_some()),
-            ("--delegation-public-key-env", self.delegation_public_key_env.is_some()),
-            ("--delegation-private-key", self.delegation_private_key.is_some()),
-            ("--delegation-private-key-env", self.delegation_private_key_env.is_some()),
+            (
+                "--delegation-token-chain",
+                self.delegation_token_chain.is_some(),
+            ),
+            (
+                "--delegation-audit-out",
+                self.delegation_audit_out.is_some(),
+            ),
+            (
+                "--delegation-public-key",
+                self.delegation_public_key.is_some(),
+            ),
+            (
+                "--delegation-public-key-env",
+                self.delegation_public_key_env.is_some(),
+            ),
+            (
+                "--delegation-private-key",
+                self.delegation_private_key.is_some(),
+            ),
+            (
+                "--delegation-private-key-env",
+                self.delegation_private_key_env.is_some(),
+            ),
             ("--kill-switch-state", self.kill_switch_state.is_some()),
-            ("--credential-env-prefix", self.credential_env_prefix.is_some()),
+            (
+                "--credential-env-prefix",
+                self.credential_env_prefix.is_some(),
+            ),
             ("--credential-ref", self.credential_ref.is_some()),
             ("--credential-scopes", self.credential_scopes.is_some()),
             ("--credential-command", self.credential_command.is_some()),
-            ("--credential-command-args", self.credential_command_args.is_some()),
-            ("--credential-evidence-out", self.credential_evidence_out.is_some()),
+            (
+                "--credential-command-args",
+                self.credential_command_args.is_some(),
+            ),
+            (
+                "--credential-evidence-out",
+                self.credential_evidence_out.is_some(),
+            ),
             ("--wrkr-inventory", self.wrkr_inventory.is_some()),
-            ("--approved-script-registry", self.approved_script_registry.is_some()),
-            ("--approved-script-public-key", self.approved_script_public_key.is_some()),
-            ("--approved-script-public-key-env", self.approved_script_public_key_env.is_some()),
+            (
+                "--approved-script-registry",
+                self.approved_script_registry.is_some(),
+            ),
+            (
+                "--approved-script-public-key",
+                self.approved_script_public_key.is_some(),
+            ),
+            (
+                "--approved-script-public-key-env",
+                self.approved_script_public_key_env.is_some(),
+            ),
         ];
-        pairs.iter().filter(|(_, set)| *set).map(|(n, _)| n.to_string()).collect()
+        pairs
+            .iter()
+            .filter(|(_, set)| *set)
+            .map(|(n, _)| n.to_string())
+            .collect()
     }
 }
 
@@ -224,20 +265,23 @@ struct JsonFlag {
 enum PolicyCmd {
     /// Evaluate one intent fixture against a policy (no files written, no signing).
     Test {
-        policy: String,
-        intent: String,
+        /// `<policy.yaml> <intent_fixture.json>`
+        #[arg(value_name = "POLICY INTENT")]
+        args: Vec<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Check a policy file and print its digest.
     Validate {
-        policy: String,
+        #[arg(value_name = "POLICY")]
+        args: Vec<String>,
         #[command(flatten)]
         json: JsonFlag,
     },
     /// Print (or with --write, rewrite) the policy in canonical form.
     Fmt {
-        policy: String,
+        #[arg(value_name = "POLICY")]
+        args: Vec<String>,
         /// Rewrite the file in place when it changes.
         #[arg(long)]
         write: bool,
@@ -354,8 +398,14 @@ fn manifest() -> PluginManifest {
         env!("CARGO_PKG_VERSION"),
         ABOUT,
         &[
-            ("gate", "Evaluate a tool-call intent against a policy and sign the decision"),
-            ("policy", "Test, validate, format, scaffold and compare policies"),
+            (
+                "gate",
+                "Evaluate a tool-call intent against a policy and sign the decision",
+            ),
+            (
+                "policy",
+                "Test, validate, format, scaffold and compare policies",
+            ),
             ("approve", "Mint a signed approval token"),
             ("keys", "Create, rotate and check signing keys"),
         ],
@@ -408,11 +458,45 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
             (result, json, "gate eval")
         }
         Top::Policy(cmd) => match cmd {
-            PolicyCmd::Test { policy, intent, json } => (commands::policy_test(&policy, &intent).map_err(Into::into), json.json, "policy test"),
-            PolicyCmd::Validate { policy, json } => (commands::policy_validate(&policy).map_err(Into::into), json.json, "policy validate"),
-            PolicyCmd::Fmt { policy, write, json } => (commands::policy_fmt(&policy, write).map_err(Into::into), json.json, "policy fmt"),
-            PolicyCmd::Init { template, out, force, json } => (commands::policy_init(&template, &out, force).map_err(Into::into), json.json, "policy init"),
-            PolicyCmd::Simulate { policy, baseline, fixtures, json } => (
+            PolicyCmd::Test { args, json } => {
+                let r = match args.as_slice() {
+                    [policy, intent] => commands::policy_test(policy, intent).map_err(Into::into),
+                    _ => Err(GaitError::invalid(
+                        "expected <policy.yaml> <intent_fixture.json>",
+                    )),
+                };
+                (r, json.json, "policy test")
+            }
+            PolicyCmd::Validate { args, json } => {
+                let r = match args.as_slice() {
+                    [policy] => commands::policy_validate(policy).map_err(Into::into),
+                    _ => Err(GaitError::invalid("expected <policy.yaml>")),
+                };
+                (r, json.json, "policy validate")
+            }
+            PolicyCmd::Fmt { args, write, json } => {
+                let r = match args.as_slice() {
+                    [policy] => commands::policy_fmt(policy, write).map_err(Into::into),
+                    _ => Err(GaitError::invalid("expected <policy.yaml>")),
+                };
+                (r, json.json, "policy fmt")
+            }
+            PolicyCmd::Init {
+                template,
+                out,
+                force,
+                json,
+            } => (
+                commands::policy_init(&template, &out, force).map_err(Into::into),
+                json.json,
+                "policy init",
+            ),
+            PolicyCmd::Simulate {
+                policy,
+                baseline,
+                fixtures,
+                json,
+            } => (
                 commands::policy_simulate(&policy, &baseline, &fixtures).map_err(Into::into),
                 json.json,
                 "policy simulate",
@@ -434,11 +518,32 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                 private_key: f.keys.private_key,
                 private_key_env: f.keys.private_key_env,
             };
-            (commands::approve(&a).map_err(Into::into), f.json.json, "approve")
+            (
+                commands::approve(&a).map_err(Into::into),
+                f.json.json,
+                "approve",
+            )
         }
         Top::Keys(cmd) => match cmd {
-            KeysCmd::Init { out_dir, prefix, force, json } => (commands::keys_init(&out_dir, &prefix, force).map_err(Into::into), json.json, "keys init"),
-            KeysCmd::Rotate { out_dir, prefix, json } => (commands::keys_rotate(&out_dir, &prefix).map_err(Into::into), json.json, "keys rotate"),
+            KeysCmd::Init {
+                out_dir,
+                prefix,
+                force,
+                json,
+            } => (
+                commands::keys_init(&out_dir, &prefix, force).map_err(Into::into),
+                json.json,
+                "keys init",
+            ),
+            KeysCmd::Rotate {
+                out_dir,
+                prefix,
+                json,
+            } => (
+                commands::keys_rotate(&out_dir, &prefix).map_err(Into::into),
+                json.json,
+                "keys rotate",
+            ),
             KeysCmd::Verify {
                 private_key,
                 private_key_env,
@@ -446,7 +551,11 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                 public_key_env,
                 json,
             } => (
-                commands::keys_verify(&KeySource::new(&private_key, &private_key_env), &KeySource::new(&public_key, &public_key_env)).map_err(Into::into),
+                commands::keys_verify(
+                    &KeySource::new(&private_key, &private_key_env),
+                    &KeySource::new(&public_key, &public_key_env),
+                )
+                .map_err(Into::into),
                 json.json,
                 "keys verify",
             ),

@@ -1,7 +1,10 @@
 //! The policy file: strict YAML decoding with positioned diagnostics, normalisation and
 //! validation, the `policy_digest` projection, and canonical formatting (`policy fmt`).
 
-use crate::intent::{sorted_unique, sorted_unique_lower, CREDENTIAL_ACCESS_TYPES, CREDENTIAL_SOURCES, DISCOVERY_METHODS, ENDPOINT_CLASSES};
+use crate::intent::{
+    sorted_unique, sorted_unique_lower, CREDENTIAL_ACCESS_TYPES, CREDENTIAL_SOURCES,
+    DISCOVERY_METHODS, ENDPOINT_CLASSES,
+};
 use crate::yaml::{self, Node};
 use gait_sdk::jcs;
 use gait_sdk::time::{format_go_duration, parse_go_duration};
@@ -20,7 +23,11 @@ pub enum PolicyError {
     Parse(String),
     /// Draft-proposal keys with migration guidance.
     #[error("parse policy yaml: {message}")]
-    Legacy { message: String, fields: Vec<String>, replacements: Vec<LegacyField> },
+    Legacy {
+        message: String,
+        fields: Vec<String>,
+        replacements: Vec<LegacyField>,
+    },
     /// Semantic validation (unprefixed, as the reference prints it).
     #[error("{0}")]
     Invalid(String),
@@ -76,7 +83,10 @@ pub struct ToolAnnotations {
 
 impl ToolAnnotations {
     pub fn any(&self) -> bool {
-        self.read_only_hint.is_some() || self.destructive_hint.is_some() || self.idempotent_hint.is_some() || self.open_world_hint.is_some()
+        self.read_only_hint.is_some()
+            || self.destructive_hint.is_some()
+            || self.idempotent_hint.is_some()
+            || self.open_world_hint.is_some()
     }
 }
 
@@ -234,7 +244,9 @@ impl Rule {
     }
 
     pub fn has_context_constraints(&self) -> bool {
-        self.require_context_evidence || self.required_context_evidence_mode == "required" || self.max_context_age_seconds > 0
+        self.require_context_evidence
+            || self.required_context_evidence_mode == "required"
+            || self.max_context_age_seconds > 0
     }
 }
 
@@ -264,10 +276,19 @@ impl<'a> Fields<'a> {
                 for (k, v) in entries {
                     let key = match k {
                         Node::Scalar { value, .. } => value.as_str(),
-                        other => return Err(PolicyError::Parse(format!("{} mapping key must be a scalar, got {}", other.pos(), other.kind()))),
+                        other => {
+                            return Err(PolicyError::Parse(format!(
+                                "{} mapping key must be a scalar, got {}",
+                                other.pos(),
+                                other.kind()
+                            )))
+                        }
                     };
                     if !allowed.contains(&key) {
-                        return Err(PolicyError::Parse(format!("{} unknown field \"{key}\"", k.pos())));
+                        return Err(PolicyError::Parse(format!(
+                            "{} unknown field \"{key}\"",
+                            k.pos()
+                        )));
                     }
                     map.insert(key, v);
                 }
@@ -319,7 +340,11 @@ impl<'a> Fields<'a> {
     fn opt_int(&self, k: &str) -> R<Option<i64>> {
         match self.get(k) {
             None => Ok(None),
-            Some(n @ Node::Scalar { value, .. }) => value.trim().parse::<i64>().map(Some).map_err(|_| type_error(n, k, "int")),
+            Some(n @ Node::Scalar { value, .. }) => value
+                .trim()
+                .parse::<i64>()
+                .map(Some)
+                .map_err(|_| type_error(n, k, "int")),
             Some(other) => Err(type_error(other, k, "int")),
         }
     }
@@ -366,41 +391,122 @@ fn type_error(node: &Node, key: &str, want: &str) -> PolicyError {
         Node::Scalar { value, .. } => format!("\"{value}\""),
         other => other.kind().to_string(),
     };
-    PolicyError::Parse(format!("{} cannot unmarshal {got} into field {key} of type {want}", node.pos()))
+    PolicyError::Parse(format!(
+        "{} cannot unmarshal {got} into field {key} of type {want}",
+        node.pos()
+    ))
 }
 
-const TOP_KEYS: &[&str] = &["schema_id", "schema_version", "default_verdict", "default_action", "scripts", "fail_closed", "mcp_trust", "rules"];
+const TOP_KEYS: &[&str] = &[
+    "schema_id",
+    "schema_version",
+    "default_verdict",
+    "default_action",
+    "scripts",
+    "fail_closed",
+    "mcp_trust",
+    "rules",
+];
 const RULE_KEYS: &[&str] = &[
-    "name", "priority", "effect", "action", "match", "endpoint", "reason_codes", "violations", "require_declared_agent", "allowed_agent_ids",
-    "denied_agent_ids", "required_agent_manifest_digest", "allowed_agent_manifest_publishers", "allowed_agent_manifest_sources",
-    "required_agent_lifecycle_states", "require_agent_owner", "require_unexpired_agent", "block_standing_credentials",
-    "allowed_credential_sources", "allowed_credential_issuers", "allowed_credential_access_types", "max_credential_ttl_seconds",
-    "require_jit_credential", "min_approvals", "require_distinct_approvers", "require_context_evidence", "required_context_evidence_mode",
-    "max_context_age_seconds", "require_broker_credential", "broker_reference", "broker_scopes", "freeze_window", "sandbox", "rate_limit",
-    "destructive_budget", "dataflow",
+    "name",
+    "priority",
+    "effect",
+    "action",
+    "match",
+    "endpoint",
+    "reason_codes",
+    "violations",
+    "require_declared_agent",
+    "allowed_agent_ids",
+    "denied_agent_ids",
+    "required_agent_manifest_digest",
+    "allowed_agent_manifest_publishers",
+    "allowed_agent_manifest_sources",
+    "required_agent_lifecycle_states",
+    "require_agent_owner",
+    "require_unexpired_agent",
+    "block_standing_credentials",
+    "allowed_credential_sources",
+    "allowed_credential_issuers",
+    "allowed_credential_access_types",
+    "max_credential_ttl_seconds",
+    "require_jit_credential",
+    "min_approvals",
+    "require_distinct_approvers",
+    "require_context_evidence",
+    "required_context_evidence_mode",
+    "max_context_age_seconds",
+    "require_broker_credential",
+    "broker_reference",
+    "broker_scopes",
+    "freeze_window",
+    "sandbox",
+    "rate_limit",
+    "destructive_budget",
+    "dataflow",
 ];
 const MATCH_KEYS: &[&str] = &[
-    "tool_name", "tool_names", "risk_classes", "target_kinds", "target_values", "endpoint_class", "endpoint_classes", "discovery_method",
-    "tool_annotations", "skill_publishers", "skill_sources", "data_classes", "destination_kinds", "destination_values",
-    "destination_operations", "provenance_sources", "identities", "workspace_prefixes", "context_tool_names", "context_data_classes",
-    "context_endpoint_classes", "context_autonomy_levels", "require_delegation", "allowed_delegator_identities",
-    "allowed_delegate_identities", "delegation_scopes", "max_delegation_depth",
+    "tool_name",
+    "tool_names",
+    "risk_classes",
+    "target_kinds",
+    "target_values",
+    "endpoint_class",
+    "endpoint_classes",
+    "discovery_method",
+    "tool_annotations",
+    "skill_publishers",
+    "skill_sources",
+    "data_classes",
+    "destination_kinds",
+    "destination_values",
+    "destination_operations",
+    "provenance_sources",
+    "identities",
+    "workspace_prefixes",
+    "context_tool_names",
+    "context_data_classes",
+    "context_endpoint_classes",
+    "context_autonomy_levels",
+    "require_delegation",
+    "allowed_delegator_identities",
+    "allowed_delegate_identities",
+    "delegation_scopes",
+    "max_delegation_depth",
 ];
 
 const LEGACY_FIELDS: &[(&str, &[&str], &str)] = &[
-    ("version", &["schema_id", "schema_version"], "set schema_id=gait.gate.policy and schema_version=1.0.0"),
-    ("name", &[], "remove the top-level policy name; rule names remain under rules[].name when needed"),
+    (
+        "version",
+        &["schema_id", "schema_version"],
+        "set schema_id=gait.gate.policy and schema_version=1.0.0",
+    ),
+    (
+        "name",
+        &[],
+        "remove the top-level policy name; rule names remain under rules[].name when needed",
+    ),
     ("boundaries", &["rules", "mcp_trust"], ""),
     ("defaults", &["default_verdict", "fail_closed"], ""),
-    ("trust_sources", &["mcp_trust.snapshot"], "render external trust data to a local snapshot before evaluation"),
-    ("unknown_server", &["mcp_trust.action"], "enforce unknown servers through local snapshot coverage and a fail-closed action"),
+    (
+        "trust_sources",
+        &["mcp_trust.snapshot"],
+        "render external trust data to a local snapshot before evaluation",
+    ),
+    (
+        "unknown_server",
+        &["mcp_trust.action"],
+        "enforce unknown servers through local snapshot coverage and a fail-closed action",
+    ),
 ];
 
 /// Hint given with legacy-proposal errors.
 pub const LEGACY_HINT: &str = "use the repo-root `.gait.yaml` contract: `schema_id`, `schema_version`, `default_verdict`, optional `fail_closed`, optional `mcp_trust`, and `rules`";
 
 fn legacy_check(root: &Node) -> R<()> {
-    let Node::Map { entries, .. } = root else { return Ok(()) };
+    let Node::Map { entries, .. } = root else {
+        return Ok(());
+    };
     let present: Vec<&str> = entries
         .iter()
         .filter_map(|(k, _)| match k {
@@ -408,7 +514,10 @@ fn legacy_check(root: &Node) -> R<()> {
             _ => None,
         })
         .collect();
-    let found: Vec<&(&str, &[&str], &str)> = LEGACY_FIELDS.iter().filter(|(f, _, _)| present.contains(f)).collect();
+    let found: Vec<&(&str, &[&str], &str)> = LEGACY_FIELDS
+        .iter()
+        .filter(|(f, _, _)| present.contains(f))
+        .collect();
     if found.is_empty() {
         return Ok(());
     }
@@ -446,7 +555,14 @@ fn legacy_check(root: &Node) -> R<()> {
 impl PolicyError {
     /// The `migration` member of the error envelope for legacy-proposal errors.
     pub fn migration(&self) -> Option<Value> {
-        let PolicyError::Legacy { fields, replacements, .. } = self else { return None };
+        let PolicyError::Legacy {
+            fields,
+            replacements,
+            ..
+        } = self
+        else {
+            return None;
+        };
         let reps: Vec<Value> = replacements
             .iter()
             .map(|r| {
@@ -461,7 +577,9 @@ impl PolicyError {
                 Value::Object(m)
             })
             .collect();
-        Some(json!({"kind": "policy_fields", "deprecated_fields": fields, "field_replacements": reps}))
+        Some(
+            json!({"kind": "policy_fields", "deprecated_fields": fields, "field_replacements": reps}),
+        )
     }
 }
 
@@ -469,11 +587,15 @@ impl PolicyError {
 pub fn parse_policy(text: &str) -> R<Policy> {
     let root = yaml::parse(text).map_err(|e| PolicyError::Parse(e.to_string()))?;
     let Some(root) = root else {
-        return normalize_top(&Fields { map: HashMap::new() });
+        return normalize_top(&Fields {
+            map: HashMap::new(),
+        });
     };
     legacy_check(&root)?;
     if let Some((key, at, first)) = yaml::find_duplicate_key(&root) {
-        return Err(PolicyError::Parse(format!("{at} mapping key \"{key}\" already defined at {first}")));
+        return Err(PolicyError::Parse(format!(
+            "{at} mapping key \"{key}\" already defined at {first}"
+        )));
     }
     let top = Fields::of(&root, TOP_KEYS)?;
     normalize_top(&top)
@@ -487,17 +609,37 @@ fn normalize_top(top: &Fields) -> R<Policy> {
     // Decode every section first so structural errors win over semantic ones, as in a
     // decode-then-validate pipeline.
     let scripts_f = match top.get("scripts") {
-        Some(n) => Some(Fields::of(n, &["max_steps", "require_approval_above", "block_mixed_risk"])?),
+        Some(n) => Some(Fields::of(
+            n,
+            &["max_steps", "require_approval_above", "block_mixed_risk"],
+        )?),
         None => None,
     };
     let fail_f = match top.get("fail_closed") {
-        Some(n) => Some(Fields::of(n, &["enabled", "risk_classes", "required_fields", "required_high_risk_fields"])?),
+        Some(n) => Some(Fields::of(
+            n,
+            &[
+                "enabled",
+                "risk_classes",
+                "required_fields",
+                "required_high_risk_fields",
+            ],
+        )?),
         None => None,
     };
     let mcp_f = match top.get("mcp_trust") {
         Some(n) => Some(Fields::of(
             n,
-            &["enabled", "snapshot", "action", "required_risk_classes", "min_score", "max_age", "publisher_allowlist", "require_registry"],
+            &[
+                "enabled",
+                "snapshot",
+                "action",
+                "required_risk_classes",
+                "min_score",
+                "max_age",
+                "publisher_allowlist",
+                "require_registry",
+            ],
         )?),
         None => None,
     };
@@ -514,14 +656,25 @@ fn normalize_top(top: &Fields) -> R<Policy> {
 
     let mut p = Policy::default();
     let sid = top.string("schema_id")?.trim().to_string();
-    p.schema_id = if sid.is_empty() { POLICY_SCHEMA_ID.into() } else { sid };
+    p.schema_id = if sid.is_empty() {
+        POLICY_SCHEMA_ID.into()
+    } else {
+        sid
+    };
     if p.schema_id != POLICY_SCHEMA_ID {
         return invalid(format!("unsupported policy schema_id: {}", p.schema_id));
     }
     let sv = top.string("schema_version")?.trim().to_string();
-    p.schema_version = if sv.is_empty() { POLICY_SCHEMA_VERSION.into() } else { sv };
+    p.schema_version = if sv.is_empty() {
+        POLICY_SCHEMA_VERSION.into()
+    } else {
+        sv
+    };
     if p.schema_version != POLICY_SCHEMA_VERSION {
-        return invalid(format!("unsupported policy schema_version: {}", p.schema_version));
+        return invalid(format!(
+            "unsupported policy schema_version: {}",
+            p.schema_version
+        ));
     }
     let dv = lower_trim(&top.string("default_verdict")?);
     let da = lower_trim(&top.string("default_action")?);
@@ -561,17 +714,44 @@ fn normalize_top(top: &Fields) -> R<Policy> {
         if fc.enabled && fc.risk_classes.is_empty() {
             fc.risk_classes = vec!["critical".into(), "high".into()];
         }
-        const REQ: &[&str] = &["targets", "arg_provenance", "endpoint_class", "delegation", "context_evidence"];
-        if let Some(bad) = fc.required_fields.iter().find(|x| !REQ.contains(&x.as_str())) {
+        const REQ: &[&str] = &[
+            "targets",
+            "arg_provenance",
+            "endpoint_class",
+            "delegation",
+            "context_evidence",
+        ];
+        if let Some(bad) = fc
+            .required_fields
+            .iter()
+            .find(|x| !REQ.contains(&x.as_str()))
+        {
             return invalid(format!("unsupported fail_closed required_field: {bad}"));
         }
         const HR: &[&str] = &[
-            "agent_id", "agent_identity", "run_id", "workflow_id", "repo", "environment", "credential_ref", "credential_source",
-            "credential_access_type", "credential_issuer", "credential_ttl_seconds", "approval_ref", "wrkr_inventory_ref",
+            "agent_id",
+            "agent_identity",
+            "run_id",
+            "workflow_id",
+            "repo",
+            "environment",
+            "credential_ref",
+            "credential_source",
+            "credential_access_type",
+            "credential_issuer",
+            "credential_ttl_seconds",
+            "approval_ref",
+            "wrkr_inventory_ref",
             "agent_action_bom_ref",
         ];
-        if let Some(bad) = fc.required_high_risk_fields.iter().find(|x| !HR.contains(&x.as_str())) {
-            return invalid(format!("unsupported fail_closed required_high_risk_field: {bad}"));
+        if let Some(bad) = fc
+            .required_high_risk_fields
+            .iter()
+            .find(|x| !HR.contains(&x.as_str()))
+        {
+            return invalid(format!(
+                "unsupported fail_closed required_high_risk_field: {bad}"
+            ));
         }
         p.fail_closed = fc;
     }
@@ -624,7 +804,11 @@ fn normalize_top(top: &Fields) -> R<Policy> {
     for raw in raw_rules {
         rules.push(normalize_rule(raw)?);
     }
-    rules.sort_by(|a, b| a.priority.cmp(&b.priority).then_with(|| a.name.cmp(&b.name)));
+    rules.sort_by(|a, b| {
+        a.priority
+            .cmp(&b.priority)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     p.rules = rules;
     Ok(p)
 }
@@ -684,7 +868,15 @@ fn decode_rule(node: &Node) -> R<RawRule> {
         endpoint_class_alias = mf.list("endpoint_class")?;
         let ann = match mf.get("tool_annotations") {
             Some(a) => {
-                let af = Fields::of(a, &["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"])?;
+                let af = Fields::of(
+                    a,
+                    &[
+                        "readOnlyHint",
+                        "destructiveHint",
+                        "idempotentHint",
+                        "openWorldHint",
+                    ],
+                )?;
                 ToolAnnotations {
                     read_only_hint: af.opt_bool("readOnlyHint")?,
                     destructive_hint: af.opt_bool("destructiveHint")?,
@@ -727,8 +919,16 @@ fn decode_rule(node: &Node) -> R<RawRule> {
         let ef = Fields::of(
             e,
             &[
-                "enabled", "path_allowlist", "path_denylist", "domain_allowlist", "domain_denylist", "egress_classes", "action",
-                "destructive_action", "reason_code", "violation",
+                "enabled",
+                "path_allowlist",
+                "path_denylist",
+                "domain_allowlist",
+                "domain_denylist",
+                "egress_classes",
+                "action",
+                "destructive_action",
+                "reason_code",
+                "violation",
             ],
         )?;
         r.endpoint = Endpoint {
@@ -747,7 +947,18 @@ fn decode_rule(node: &Node) -> R<RawRule> {
     }
     let mut freeze_any = false;
     if let Some(fw) = f.get("freeze_window") {
-        let ff = Fields::of(fw, &["enabled", "timezone", "effect", "reason", "environments", "risk_classes", "windows"])?;
+        let ff = Fields::of(
+            fw,
+            &[
+                "enabled",
+                "timezone",
+                "effect",
+                "reason",
+                "environments",
+                "risk_classes",
+                "windows",
+            ],
+        )?;
         let mut windows = Vec::new();
         match ff.get("windows") {
             None => {}
@@ -779,8 +990,14 @@ fn decode_rule(node: &Node) -> R<RawRule> {
         let sf = Fields::of(
             s,
             &[
-                "enabled", "allowed_network_modes", "allowed_writable_path_prefixes", "required_read_only_roots", "allowed_env_exposure_modes",
-                "max_timeout_seconds", "allowed_filesystem_isolations", "allowed_user_modes",
+                "enabled",
+                "allowed_network_modes",
+                "allowed_writable_path_prefixes",
+                "required_read_only_roots",
+                "allowed_env_exposure_modes",
+                "max_timeout_seconds",
+                "allowed_filesystem_isolations",
+                "allowed_user_modes",
             ],
         )?;
         r.sandbox = SandboxRule {
@@ -819,7 +1036,16 @@ fn decode_rule(node: &Node) -> R<RawRule> {
     if let Some(d) = f.get("dataflow") {
         let df = Fields::of(
             d,
-            &["enabled", "tainted_sources", "destination_kinds", "destination_values", "destination_operations", "action", "reason_code", "violation"],
+            &[
+                "enabled",
+                "tainted_sources",
+                "destination_kinds",
+                "destination_values",
+                "destination_operations",
+                "action",
+                "reason_code",
+                "violation",
+            ],
         )?;
         r.dataflow = Dataflow {
             enabled: df.boolean("enabled")?,
@@ -896,9 +1122,24 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
     let mut classes = m.endpoint_classes.clone();
     classes.extend(endpoint_class_alias);
     m.endpoint_classes = sorted_unique_lower(&classes);
-    check_known(&m.endpoint_classes, ENDPOINT_CLASSES, "match endpoint_class", &n)?;
-    m.discovery_methods = sorted_unique_lower(&m.discovery_methods.iter().map(|s| s.replace(['-', ' '], "_")).collect::<Vec<_>>());
-    check_known(&m.discovery_methods, DISCOVERY_METHODS, "match discovery_method", &n)?;
+    check_known(
+        &m.endpoint_classes,
+        ENDPOINT_CLASSES,
+        "match endpoint_class",
+        &n,
+    )?;
+    m.discovery_methods = sorted_unique_lower(
+        &m.discovery_methods
+            .iter()
+            .map(|s| s.replace(['-', ' '], "_"))
+            .collect::<Vec<_>>(),
+    );
+    check_known(
+        &m.discovery_methods,
+        DISCOVERY_METHODS,
+        "match discovery_method",
+        &n,
+    )?;
     m.skill_publishers = sorted_unique_lower(&m.skill_publishers);
     m.skill_sources = sorted_unique_lower(&m.skill_sources);
     m.data_classes = sorted_unique_lower(&m.data_classes);
@@ -926,8 +1167,12 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
     r.allowed_agent_ids = sorted_unique(&r.allowed_agent_ids);
     r.denied_agent_ids = sorted_unique(&r.denied_agent_ids);
     r.required_agent_manifest_digest = lower_trim(&r.required_agent_manifest_digest);
-    if !r.required_agent_manifest_digest.is_empty() && !jcs::is_sha256_hex(&r.required_agent_manifest_digest) {
-        return invalid(format!("required_agent_manifest_digest must be sha256 hex for {n}"));
+    if !r.required_agent_manifest_digest.is_empty()
+        && !jcs::is_sha256_hex(&r.required_agent_manifest_digest)
+    {
+        return invalid(format!(
+            "required_agent_manifest_digest must be sha256 hex for {n}"
+        ));
     }
     r.allowed_agent_manifest_publishers = sorted_unique_lower(&r.allowed_agent_manifest_publishers);
     r.allowed_agent_manifest_sources = sorted_unique_lower(&r.allowed_agent_manifest_sources);
@@ -935,10 +1180,20 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
 
     // credential keys
     r.allowed_credential_sources = sorted_unique_lower(&r.allowed_credential_sources);
-    check_known(&r.allowed_credential_sources, CREDENTIAL_SOURCES, "allowed_credential_source", &n)?;
+    check_known(
+        &r.allowed_credential_sources,
+        CREDENTIAL_SOURCES,
+        "allowed_credential_source",
+        &n,
+    )?;
     r.allowed_credential_issuers = sorted_unique(&r.allowed_credential_issuers);
     r.allowed_credential_access_types = sorted_unique_lower(&r.allowed_credential_access_types);
-    check_known(&r.allowed_credential_access_types, CREDENTIAL_ACCESS_TYPES, "allowed_credential_access_type", &n)?;
+    check_known(
+        &r.allowed_credential_access_types,
+        CREDENTIAL_ACCESS_TYPES,
+        "allowed_credential_access_type",
+        &n,
+    )?;
     if r.max_credential_ttl_seconds < 0 {
         return invalid(format!("max_credential_ttl_seconds must be >= 0 for {n}"));
     }
@@ -954,8 +1209,12 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
     if r.require_context_evidence && r.required_context_evidence_mode.is_empty() {
         r.required_context_evidence_mode = "required".into();
     }
-    if !r.required_context_evidence_mode.is_empty() && r.required_context_evidence_mode != "required" {
-        return invalid(format!("required_context_evidence_mode must be required for {n}"));
+    if !r.required_context_evidence_mode.is_empty()
+        && r.required_context_evidence_mode != "required"
+    {
+        return invalid(format!(
+            "required_context_evidence_mode must be required for {n}"
+        ));
     }
     if r.max_context_age_seconds < 0 {
         return invalid(format!("max_context_age_seconds must be >= 0 for {n}"));
@@ -982,7 +1241,9 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
                 return invalid(format!("unsupported endpoint.egress_class \"{c}\" for {n}"));
             }
             if !c.starts_with("net.") {
-                return invalid(format!("endpoint.egress_class must be network class for {n}"));
+                return invalid(format!(
+                    "endpoint.egress_class must be network class for {n}"
+                ));
             }
         }
         let configured = e.enabled
@@ -998,10 +1259,19 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
                 e.action = "block".into();
             }
             if e.action != "block" && e.action != "require_approval" {
-                return invalid(format!("unsupported endpoint.action \"{}\" for {n}", e.action));
+                return invalid(format!(
+                    "unsupported endpoint.action \"{}\" for {n}",
+                    e.action
+                ));
             }
-            if !e.destructive_action.is_empty() && e.destructive_action != "block" && e.destructive_action != "require_approval" {
-                return invalid(format!("unsupported endpoint.destructive_action \"{}\" for {n}", e.destructive_action));
+            if !e.destructive_action.is_empty()
+                && e.destructive_action != "block"
+                && e.destructive_action != "require_approval"
+            {
+                return invalid(format!(
+                    "unsupported endpoint.destructive_action \"{}\" for {n}",
+                    e.destructive_action
+                ));
             }
             if e.reason_code.is_empty() {
                 e.reason_code = "endpoint_constraint_violation".into();
@@ -1031,7 +1301,10 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
             fw.effect = "block".into();
         }
         if fw.effect != "block" && fw.effect != "require_approval" {
-            return invalid(format!("unsupported freeze_window.effect \"{}\" for {n}", fw.effect));
+            return invalid(format!(
+                "unsupported freeze_window.effect \"{}\" for {n}",
+                fw.effect
+            ));
         }
         for (i, w) in fw.windows.iter_mut().enumerate() {
             w.name = w.name.trim().to_string();
@@ -1041,7 +1314,9 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
                 w.name = format!("window-{}", i + 1);
             }
             if w.start.is_empty() || w.end.is_empty() {
-                return invalid(format!("freeze_window window start and end are required for {n}"));
+                return invalid(format!(
+                    "freeze_window window start and end are required for {n}"
+                ));
             }
         }
     }
@@ -1050,15 +1325,45 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
     if sandbox_any {
         let s = &mut r.sandbox;
         s.allowed_network_modes = sorted_unique_lower(&s.allowed_network_modes);
-        check_known(&s.allowed_network_modes, &["disabled", "egress_allowlist", "full"], "sandbox.allowed_network_mode", &n)?;
-        s.allowed_writable_path_prefixes = sorted_unique(&s.allowed_writable_path_prefixes.iter().map(|p| crate::intent::clean_path_pub(p.trim())).collect::<Vec<_>>());
-        s.required_read_only_roots = sorted_unique(&s.required_read_only_roots.iter().map(|p| crate::intent::clean_path_pub(p.trim())).collect::<Vec<_>>());
+        check_known(
+            &s.allowed_network_modes,
+            &["disabled", "egress_allowlist", "full"],
+            "sandbox.allowed_network_mode",
+            &n,
+        )?;
+        s.allowed_writable_path_prefixes = sorted_unique(
+            &s.allowed_writable_path_prefixes
+                .iter()
+                .map(|p| crate::intent::clean_path_pub(p.trim()))
+                .collect::<Vec<_>>(),
+        );
+        s.required_read_only_roots = sorted_unique(
+            &s.required_read_only_roots
+                .iter()
+                .map(|p| crate::intent::clean_path_pub(p.trim()))
+                .collect::<Vec<_>>(),
+        );
         s.allowed_env_exposure_modes = sorted_unique_lower(&s.allowed_env_exposure_modes);
-        check_known(&s.allowed_env_exposure_modes, &["allowlist", "full", "none"], "sandbox.allowed_env_exposure_mode", &n)?;
+        check_known(
+            &s.allowed_env_exposure_modes,
+            &["allowlist", "full", "none"],
+            "sandbox.allowed_env_exposure_mode",
+            &n,
+        )?;
         s.allowed_filesystem_isolations = sorted_unique_lower(&s.allowed_filesystem_isolations);
-        check_known(&s.allowed_filesystem_isolations, &["container", "none", "workspace"], "sandbox.allowed_filesystem_isolation", &n)?;
+        check_known(
+            &s.allowed_filesystem_isolations,
+            &["container", "none", "workspace"],
+            "sandbox.allowed_filesystem_isolation",
+            &n,
+        )?;
         s.allowed_user_modes = sorted_unique_lower(&s.allowed_user_modes);
-        check_known(&s.allowed_user_modes, &["default", "root", "unprivileged"], "sandbox.allowed_user_mode", &n)?;
+        check_known(
+            &s.allowed_user_modes,
+            &["default", "root", "unprivileged"],
+            "sandbox.allowed_user_mode",
+            &n,
+        )?;
         if s.max_timeout_seconds < 0 {
             return invalid(format!("sandbox.max_timeout_seconds must be >= 0 for {n}"));
         }
@@ -1067,7 +1372,12 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
 
     // rate limit & destructive budget
     normalize_limit(&mut r.rate_limit, "rate_limit", &n, false)?;
-    normalize_limit(&mut r.destructive_budget, "destructive_budget", &n, budget_any)?;
+    normalize_limit(
+        &mut r.destructive_budget,
+        "destructive_budget",
+        &n,
+        budget_any,
+    )?;
 
     // dataflow
     if dataflow_any {
@@ -1079,7 +1389,12 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
         d.action = lower_trim(&d.action);
         d.reason_code = d.reason_code.trim().to_string();
         d.violation = d.violation.trim().to_string();
-        if d.enabled || !d.tainted_sources.is_empty() || !d.destination_kinds.is_empty() || !d.destination_values.is_empty() || !d.destination_ops.is_empty() {
+        if d.enabled
+            || !d.tainted_sources.is_empty()
+            || !d.destination_kinds.is_empty()
+            || !d.destination_values.is_empty()
+            || !d.destination_ops.is_empty()
+        {
             d.enabled = true;
             if d.tainted_sources.is_empty() {
                 d.tainted_sources = vec!["external".into(), "tool_output".into()];
@@ -1088,7 +1403,10 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
                 d.action = "require_approval".into();
             }
             if d.action != "block" && d.action != "require_approval" {
-                return invalid(format!("unsupported dataflow.action \"{}\" for {n}", d.action));
+                return invalid(format!(
+                    "unsupported dataflow.action \"{}\" for {n}",
+                    d.action
+                ));
             }
             if d.reason_code.is_empty() {
                 d.reason_code = "dataflow_tainted_destination".into();
@@ -1115,13 +1433,19 @@ fn normalize_limit(l: &mut RateLimit, what: &str, name: &str, any_set: bool) -> 
             l.window = "minute".into();
         }
         if l.window != "minute" && l.window != "hour" {
-            return invalid(format!("unsupported {what}.window \"{}\" for {name}", l.window));
+            return invalid(format!(
+                "unsupported {what}.window \"{}\" for {name}",
+                l.window
+            ));
         }
         if l.scope.is_empty() {
             l.scope = "tool_identity".into();
         }
         if !["tool", "identity", "tool_identity"].contains(&l.scope.as_str()) {
-            return invalid(format!("unsupported {what}.scope \"{}\" for {name}", l.scope));
+            return invalid(format!(
+                "unsupported {what}.scope \"{}\" for {name}",
+                l.scope
+            ));
         }
     }
     Ok(())
@@ -1180,11 +1504,23 @@ fn match_projection(m: &Match) -> Value {
     opt_list(&mut o, "DestinationOps", &m.destination_ops);
     opt_list(&mut o, "ContextToolNames", &m.context_tool_names);
     opt_list(&mut o, "ContextDataClasses", &m.context_data_classes);
-    opt_list(&mut o, "ContextEndpointClasses", &m.context_endpoint_classes);
+    opt_list(
+        &mut o,
+        "ContextEndpointClasses",
+        &m.context_endpoint_classes,
+    );
     opt_list(&mut o, "ContextAutonomyLevels", &m.context_autonomy_levels);
     opt_true(&mut o, "RequireDelegation", m.require_delegation);
-    opt_list(&mut o, "AllowedDelegatorIdentities", &m.allowed_delegator_identities);
-    opt_list(&mut o, "AllowedDelegateIdentities", &m.allowed_delegate_identities);
+    opt_list(
+        &mut o,
+        "AllowedDelegatorIdentities",
+        &m.allowed_delegator_identities,
+    );
+    opt_list(
+        &mut o,
+        "AllowedDelegateIdentities",
+        &m.allowed_delegate_identities,
+    );
     opt_list(&mut o, "DelegationScopes", &m.delegation_scopes);
     if let Some(d) = m.max_delegation_depth {
         o.insert("MaxDelegationDepth".into(), json!(d));
@@ -1222,29 +1558,81 @@ fn rule_projection(r: &Rule) -> Value {
     opt_true(&mut o, "RequireDeclaredAgent", r.require_declared_agent);
     opt_list(&mut o, "AllowedAgentIDs", &r.allowed_agent_ids);
     opt_list(&mut o, "DeniedAgentIDs", &r.denied_agent_ids);
-    opt_str(&mut o, "RequiredAgentManifestDigest", &r.required_agent_manifest_digest);
-    opt_list(&mut o, "AllowedAgentManifestPublishers", &r.allowed_agent_manifest_publishers);
-    opt_list(&mut o, "AllowedAgentManifestSources", &r.allowed_agent_manifest_sources);
-    opt_list(&mut o, "RequiredAgentLifecycleStates", &r.required_agent_lifecycle_states);
+    opt_str(
+        &mut o,
+        "RequiredAgentManifestDigest",
+        &r.required_agent_manifest_digest,
+    );
+    opt_list(
+        &mut o,
+        "AllowedAgentManifestPublishers",
+        &r.allowed_agent_manifest_publishers,
+    );
+    opt_list(
+        &mut o,
+        "AllowedAgentManifestSources",
+        &r.allowed_agent_manifest_sources,
+    );
+    opt_list(
+        &mut o,
+        "RequiredAgentLifecycleStates",
+        &r.required_agent_lifecycle_states,
+    );
     opt_true(&mut o, "RequireAgentOwner", r.require_agent_owner);
     opt_true(&mut o, "RequireUnexpiredAgent", r.require_unexpired_agent);
-    opt_true(&mut o, "BlockStandingCredentials", r.block_standing_credentials);
-    opt_list(&mut o, "AllowedCredentialSources", &r.allowed_credential_sources);
-    opt_list(&mut o, "AllowedCredentialIssuers", &r.allowed_credential_issuers);
-    opt_list(&mut o, "AllowedCredentialAccessTypes", &r.allowed_credential_access_types);
-    opt_pos(&mut o, "MaxCredentialTTLSeconds", r.max_credential_ttl_seconds);
+    opt_true(
+        &mut o,
+        "BlockStandingCredentials",
+        r.block_standing_credentials,
+    );
+    opt_list(
+        &mut o,
+        "AllowedCredentialSources",
+        &r.allowed_credential_sources,
+    );
+    opt_list(
+        &mut o,
+        "AllowedCredentialIssuers",
+        &r.allowed_credential_issuers,
+    );
+    opt_list(
+        &mut o,
+        "AllowedCredentialAccessTypes",
+        &r.allowed_credential_access_types,
+    );
+    opt_pos(
+        &mut o,
+        "MaxCredentialTTLSeconds",
+        r.max_credential_ttl_seconds,
+    );
     opt_true(&mut o, "RequireJITCredential", r.require_jit_credential);
     opt_pos(&mut o, "MinApprovals", r.min_approvals);
-    opt_true(&mut o, "RequireDistinctApprovers", r.require_distinct_approvers);
+    opt_true(
+        &mut o,
+        "RequireDistinctApprovers",
+        r.require_distinct_approvers,
+    );
     opt_true(&mut o, "RequireContextEvidence", r.require_context_evidence);
-    opt_str(&mut o, "RequiredContextEvidenceMode", &r.required_context_evidence_mode);
+    opt_str(
+        &mut o,
+        "RequiredContextEvidenceMode",
+        &r.required_context_evidence_mode,
+    );
     opt_pos(&mut o, "MaxContextAgeSeconds", r.max_context_age_seconds);
-    opt_true(&mut o, "RequireBrokerCredential", r.require_broker_credential);
+    opt_true(
+        &mut o,
+        "RequireBrokerCredential",
+        r.require_broker_credential,
+    );
     opt_str(&mut o, "BrokerReference", &r.broker_reference);
     opt_list(&mut o, "BrokerScopes", &r.broker_scopes);
     let fw = &r.freeze_window;
     if fw.enabled {
-        let windows: Vec<Value> = fw.windows.iter().map(|w| json!({"Name": w.name, "Start": w.start, "End": w.end})).collect();
+        let windows: Vec<Value> = fw
+            .windows
+            .iter()
+            .map(|w| json!({"Name": w.name, "Start": w.start, "End": w.end}))
+            .collect();
         o.insert(
             "FreezeWindow".into(),
             json!({"Enabled": true, "Timezone": fw.timezone, "Effect": fw.effect, "Reason": fw.reason,
@@ -1266,7 +1654,10 @@ fn rule_projection(r: &Rule) -> Value {
         o.insert("RateLimit".into(), limit_projection(&r.rate_limit));
     }
     if r.destructive_budget.requests > 0 {
-        o.insert("DestructiveBudget".into(), limit_projection(&r.destructive_budget));
+        o.insert(
+            "DestructiveBudget".into(),
+            limit_projection(&r.destructive_budget),
+        );
     }
     let d = &r.dataflow;
     if d.enabled {
@@ -1306,9 +1697,16 @@ impl Policy {
         f.insert("Enabled".into(), json!(fc.enabled));
         f.insert("RiskClasses".into(), json!(fc.risk_classes));
         f.insert("RequiredFields".into(), json!(fc.required_fields));
-        opt_list(&mut f, "RequiredHighRiskFields", &fc.required_high_risk_fields);
+        opt_list(
+            &mut f,
+            "RequiredHighRiskFields",
+            &fc.required_high_risk_fields,
+        );
         o.insert("FailClosed".into(), Value::Object(f));
-        o.insert("Rules".into(), Value::Array(self.rules.iter().map(rule_projection).collect()));
+        o.insert(
+            "Rules".into(),
+            Value::Array(self.rules.iter().map(rule_projection).collect()),
+        );
         let s = &self.scripts;
         if s.max_steps != 0 || s.require_approval_above != 0 || s.block_mixed_risk {
             o.insert(
@@ -1341,7 +1739,10 @@ fn yq(s: &str) -> String {
 }
 
 fn ylist(v: &[String]) -> String {
-    format!("[{}]", v.iter().map(|s| yq(s)).collect::<Vec<_>>().join(", "))
+    format!(
+        "[{}]",
+        v.iter().map(|s| yq(s)).collect::<Vec<_>>().join(", ")
+    )
 }
 
 fn yopt_bool(v: Option<bool>) -> String {
@@ -1362,22 +1763,49 @@ pub fn format_policy(p: &Policy) -> String {
     line(0, "default_action: \"\"".into());
     line(0, "scripts:".into());
     line(2, format!("max_steps: {}", p.scripts.max_steps));
-    line(2, format!("require_approval_above: {}", p.scripts.require_approval_above));
-    line(2, format!("block_mixed_risk: {}", p.scripts.block_mixed_risk));
+    line(
+        2,
+        format!(
+            "require_approval_above: {}",
+            p.scripts.require_approval_above
+        ),
+    );
+    line(
+        2,
+        format!("block_mixed_risk: {}", p.scripts.block_mixed_risk),
+    );
     line(0, "fail_closed:".into());
     line(2, format!("enabled: {}", p.fail_closed.enabled));
-    line(2, format!("risk_classes: {}", ylist(&p.fail_closed.risk_classes)));
-    line(2, format!("required_fields: {}", ylist(&p.fail_closed.required_fields)));
-    line(2, format!("required_high_risk_fields: {}", ylist(&p.fail_closed.required_high_risk_fields)));
+    line(
+        2,
+        format!("risk_classes: {}", ylist(&p.fail_closed.risk_classes)),
+    );
+    line(
+        2,
+        format!("required_fields: {}", ylist(&p.fail_closed.required_fields)),
+    );
+    line(
+        2,
+        format!(
+            "required_high_risk_fields: {}",
+            ylist(&p.fail_closed.required_high_risk_fields)
+        ),
+    );
     let t = &p.mcp_trust;
     line(0, "mcp_trust:".into());
     line(2, format!("enabled: {}", t.enabled));
     line(2, format!("snapshot: {}", yq(&t.snapshot)));
     line(2, format!("action: {}", yq(&t.action)));
-    line(2, format!("required_risk_classes: {}", ylist(&t.required_risk_classes)));
+    line(
+        2,
+        format!("required_risk_classes: {}", ylist(&t.required_risk_classes)),
+    );
     line(2, format!("min_score: {:?}", t.min_score));
     line(2, format!("max_age: {}", yq(&t.max_age)));
-    line(2, format!("publisher_allowlist: {}", ylist(&t.publisher_allowlist)));
+    line(
+        2,
+        format!("publisher_allowlist: {}", ylist(&t.publisher_allowlist)),
+    );
     line(2, format!("require_registry: {}", t.require_registry));
     if p.rules.is_empty() {
         line(0, "rules: []".into());
@@ -1404,10 +1832,22 @@ pub fn format_policy(p: &Policy) -> String {
         }
         let a = &m.tool_annotations;
         line(i + 2, "tool_annotations:".into());
-        line(i + 4, format!("readOnlyHint: {}", yopt_bool(a.read_only_hint)));
-        line(i + 4, format!("destructiveHint: {}", yopt_bool(a.destructive_hint)));
-        line(i + 4, format!("idempotentHint: {}", yopt_bool(a.idempotent_hint)));
-        line(i + 4, format!("openWorldHint: {}", yopt_bool(a.open_world_hint)));
+        line(
+            i + 4,
+            format!("readOnlyHint: {}", yopt_bool(a.read_only_hint)),
+        );
+        line(
+            i + 4,
+            format!("destructiveHint: {}", yopt_bool(a.destructive_hint)),
+        );
+        line(
+            i + 4,
+            format!("idempotentHint: {}", yopt_bool(a.idempotent_hint)),
+        );
+        line(
+            i + 4,
+            format!("openWorldHint: {}", yopt_bool(a.open_world_hint)),
+        );
         for (k, v) in [
             ("skill_publishers", &m.skill_publishers),
             ("skill_sources", &m.skill_sources),
@@ -1425,11 +1865,36 @@ pub fn format_policy(p: &Policy) -> String {
         ] {
             line(i + 2, format!("{k}: {}", ylist(v)));
         }
-        line(i + 2, format!("require_delegation: {}", m.require_delegation));
-        line(i + 2, format!("allowed_delegator_identities: {}", ylist(&m.allowed_delegator_identities)));
-        line(i + 2, format!("allowed_delegate_identities: {}", ylist(&m.allowed_delegate_identities)));
-        line(i + 2, format!("delegation_scopes: {}", ylist(&m.delegation_scopes)));
-        line(i + 2, format!("max_delegation_depth: {}", m.max_delegation_depth.map_or("null".into(), |d| d.to_string())));
+        line(
+            i + 2,
+            format!("require_delegation: {}", m.require_delegation),
+        );
+        line(
+            i + 2,
+            format!(
+                "allowed_delegator_identities: {}",
+                ylist(&m.allowed_delegator_identities)
+            ),
+        );
+        line(
+            i + 2,
+            format!(
+                "allowed_delegate_identities: {}",
+                ylist(&m.allowed_delegate_identities)
+            ),
+        );
+        line(
+            i + 2,
+            format!("delegation_scopes: {}", ylist(&m.delegation_scopes)),
+        );
+        line(
+            i + 2,
+            format!(
+                "max_delegation_depth: {}",
+                m.max_delegation_depth
+                    .map_or("null".into(), |d| d.to_string())
+            ),
+        );
         let e = &r.endpoint;
         line(i, "endpoint:".into());
         line(i + 2, format!("enabled: {}", e.enabled));
@@ -1443,32 +1908,125 @@ pub fn format_policy(p: &Policy) -> String {
             line(i + 2, format!("{k}: {}", ylist(v)));
         }
         line(i + 2, format!("action: {}", yq(&e.action)));
-        line(i + 2, format!("destructive_action: {}", yq(&e.destructive_action)));
+        line(
+            i + 2,
+            format!("destructive_action: {}", yq(&e.destructive_action)),
+        );
         line(i + 2, format!("reason_code: {}", yq(&e.reason_code)));
         line(i + 2, format!("violation: {}", yq(&e.violation)));
         line(i, format!("reason_codes: {}", ylist(&r.reason_codes)));
         line(i, format!("violations: {}", ylist(&r.violations)));
-        line(i, format!("require_declared_agent: {}", r.require_declared_agent));
-        line(i, format!("allowed_agent_ids: {}", ylist(&r.allowed_agent_ids)));
-        line(i, format!("denied_agent_ids: {}", ylist(&r.denied_agent_ids)));
-        line(i, format!("required_agent_manifest_digest: {}", yq(&r.required_agent_manifest_digest)));
-        line(i, format!("allowed_agent_manifest_publishers: {}", ylist(&r.allowed_agent_manifest_publishers)));
-        line(i, format!("allowed_agent_manifest_sources: {}", ylist(&r.allowed_agent_manifest_sources)));
-        line(i, format!("required_agent_lifecycle_states: {}", ylist(&r.required_agent_lifecycle_states)));
+        line(
+            i,
+            format!("require_declared_agent: {}", r.require_declared_agent),
+        );
+        line(
+            i,
+            format!("allowed_agent_ids: {}", ylist(&r.allowed_agent_ids)),
+        );
+        line(
+            i,
+            format!("denied_agent_ids: {}", ylist(&r.denied_agent_ids)),
+        );
+        line(
+            i,
+            format!(
+                "required_agent_manifest_digest: {}",
+                yq(&r.required_agent_manifest_digest)
+            ),
+        );
+        line(
+            i,
+            format!(
+                "allowed_agent_manifest_publishers: {}",
+                ylist(&r.allowed_agent_manifest_publishers)
+            ),
+        );
+        line(
+            i,
+            format!(
+                "allowed_agent_manifest_sources: {}",
+                ylist(&r.allowed_agent_manifest_sources)
+            ),
+        );
+        line(
+            i,
+            format!(
+                "required_agent_lifecycle_states: {}",
+                ylist(&r.required_agent_lifecycle_states)
+            ),
+        );
         line(i, format!("require_agent_owner: {}", r.require_agent_owner));
-        line(i, format!("require_unexpired_agent: {}", r.require_unexpired_agent));
-        line(i, format!("block_standing_credentials: {}", r.block_standing_credentials));
-        line(i, format!("allowed_credential_sources: {}", ylist(&r.allowed_credential_sources)));
-        line(i, format!("allowed_credential_issuers: {}", ylist(&r.allowed_credential_issuers)));
-        line(i, format!("allowed_credential_access_types: {}", ylist(&r.allowed_credential_access_types)));
-        line(i, format!("max_credential_ttl_seconds: {}", r.max_credential_ttl_seconds));
-        line(i, format!("require_jit_credential: {}", r.require_jit_credential));
+        line(
+            i,
+            format!("require_unexpired_agent: {}", r.require_unexpired_agent),
+        );
+        line(
+            i,
+            format!(
+                "block_standing_credentials: {}",
+                r.block_standing_credentials
+            ),
+        );
+        line(
+            i,
+            format!(
+                "allowed_credential_sources: {}",
+                ylist(&r.allowed_credential_sources)
+            ),
+        );
+        line(
+            i,
+            format!(
+                "allowed_credential_issuers: {}",
+                ylist(&r.allowed_credential_issuers)
+            ),
+        );
+        line(
+            i,
+            format!(
+                "allowed_credential_access_types: {}",
+                ylist(&r.allowed_credential_access_types)
+            ),
+        );
+        line(
+            i,
+            format!(
+                "max_credential_ttl_seconds: {}",
+                r.max_credential_ttl_seconds
+            ),
+        );
+        line(
+            i,
+            format!("require_jit_credential: {}", r.require_jit_credential),
+        );
         line(i, format!("min_approvals: {}", r.min_approvals));
-        line(i, format!("require_distinct_approvers: {}", r.require_distinct_approvers));
-        line(i, format!("require_context_evidence: {}", r.require_context_evidence));
-        line(i, format!("required_context_evidence_mode: {}", yq(&r.required_context_evidence_mode)));
-        line(i, format!("max_context_age_seconds: {}", r.max_context_age_seconds));
-        line(i, format!("require_broker_credential: {}", r.require_broker_credential));
+        line(
+            i,
+            format!(
+                "require_distinct_approvers: {}",
+                r.require_distinct_approvers
+            ),
+        );
+        line(
+            i,
+            format!("require_context_evidence: {}", r.require_context_evidence),
+        );
+        line(
+            i,
+            format!(
+                "required_context_evidence_mode: {}",
+                yq(&r.required_context_evidence_mode)
+            ),
+        );
+        line(
+            i,
+            format!("max_context_age_seconds: {}", r.max_context_age_seconds),
+        );
+        line(
+            i,
+            format!("require_broker_credential: {}", r.require_broker_credential),
+        );
         line(i, format!("broker_reference: {}", yq(&r.broker_reference)));
         line(i, format!("broker_scopes: {}", ylist(&r.broker_scopes)));
         let fw = &r.freeze_window;
@@ -1493,17 +2051,56 @@ pub fn format_policy(p: &Policy) -> String {
         if sb.enabled {
             line(i, "sandbox:".into());
             line(i + 2, "enabled: true".into());
-            line(i + 2, format!("allowed_network_modes: {}", ylist(&sb.allowed_network_modes)));
-            line(i + 2, format!("allowed_writable_path_prefixes: {}", ylist(&sb.allowed_writable_path_prefixes)));
-            line(i + 2, format!("required_read_only_roots: {}", ylist(&sb.required_read_only_roots)));
-            line(i + 2, format!("allowed_env_exposure_modes: {}", ylist(&sb.allowed_env_exposure_modes)));
-            line(i + 2, format!("max_timeout_seconds: {}", sb.max_timeout_seconds));
-            line(i + 2, format!("allowed_filesystem_isolations: {}", ylist(&sb.allowed_filesystem_isolations)));
-            line(i + 2, format!("allowed_user_modes: {}", ylist(&sb.allowed_user_modes)));
+            line(
+                i + 2,
+                format!(
+                    "allowed_network_modes: {}",
+                    ylist(&sb.allowed_network_modes)
+                ),
+            );
+            line(
+                i + 2,
+                format!(
+                    "allowed_writable_path_prefixes: {}",
+                    ylist(&sb.allowed_writable_path_prefixes)
+                ),
+            );
+            line(
+                i + 2,
+                format!(
+                    "required_read_only_roots: {}",
+                    ylist(&sb.required_read_only_roots)
+                ),
+            );
+            line(
+                i + 2,
+                format!(
+                    "allowed_env_exposure_modes: {}",
+                    ylist(&sb.allowed_env_exposure_modes)
+                ),
+            );
+            line(
+                i + 2,
+                format!("max_timeout_seconds: {}", sb.max_timeout_seconds),
+            );
+            line(
+                i + 2,
+                format!(
+                    "allowed_filesystem_isolations: {}",
+                    ylist(&sb.allowed_filesystem_isolations)
+                ),
+            );
+            line(
+                i + 2,
+                format!("allowed_user_modes: {}", ylist(&sb.allowed_user_modes)),
+            );
         } else {
             line(i, "sandbox: null".into());
         }
-        for (k, l) in [("rate_limit", &r.rate_limit), ("destructive_budget", &r.destructive_budget)] {
+        for (k, l) in [
+            ("rate_limit", &r.rate_limit),
+            ("destructive_budget", &r.destructive_budget),
+        ] {
             if l.requests > 0 {
                 line(i, format!("{k}:"));
                 line(i + 2, format!("requests: {}", l.requests));
@@ -1517,10 +2114,22 @@ pub fn format_policy(p: &Policy) -> String {
         if d.enabled {
             line(i, "dataflow:".into());
             line(i + 2, "enabled: true".into());
-            line(i + 2, format!("tainted_sources: {}", ylist(&d.tainted_sources)));
-            line(i + 2, format!("destination_kinds: {}", ylist(&d.destination_kinds)));
-            line(i + 2, format!("destination_values: {}", ylist(&d.destination_values)));
-            line(i + 2, format!("destination_operations: {}", ylist(&d.destination_ops)));
+            line(
+                i + 2,
+                format!("tainted_sources: {}", ylist(&d.tainted_sources)),
+            );
+            line(
+                i + 2,
+                format!("destination_kinds: {}", ylist(&d.destination_kinds)),
+            );
+            line(
+                i + 2,
+                format!("destination_values: {}", ylist(&d.destination_values)),
+            );
+            line(
+                i + 2,
+                format!("destination_operations: {}", ylist(&d.destination_ops)),
+            );
             line(i + 2, format!("action: {}", yq(&d.action)));
             line(i + 2, format!("reason_code: {}", yq(&d.reason_code)));
             line(i + 2, format!("violation: {}", yq(&d.violation)));
@@ -1546,23 +2155,38 @@ mod tests {
 
     #[test]
     fn mcp_trust_max_age_canonicalised() {
-        let p = parse_policy("default_verdict: block\nmcp_trust:\n  snapshot: s.json\n  max_age: 24h\n").unwrap();
-        assert_eq!(p.digest(), "f199977f6f824ae9a61e2d0ecb3d3c64983efba98f10f9a56aa9cd9ef8149764");
+        let p = parse_policy(
+            "default_verdict: block\nmcp_trust:\n  snapshot: s.json\n  max_age: 24h\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.digest(),
+            "f199977f6f824ae9a61e2d0ecb3d3c64983efba98f10f9a56aa9cd9ef8149764"
+        );
     }
 
     #[test]
     fn unknown_and_duplicate_keys_are_positioned() {
         let e = parse_policy("rules:\n  - name: r\n    effect: allow\n    match:\n      tool_names: [a]\n      tool: x\n").unwrap_err();
-        assert_eq!(e.to_string(), "parse policy yaml: [6:7] unknown field \"tool\"");
+        assert_eq!(
+            e.to_string(),
+            "parse policy yaml: [6:7] unknown field \"tool\""
+        );
         let e = parse_policy("default_verdict: allow\ndefault_verdict: block\n").unwrap_err();
-        assert_eq!(e.to_string(), "parse policy yaml: [2:1] mapping key \"default_verdict\" already defined at [1:1]");
+        assert_eq!(
+            e.to_string(),
+            "parse policy yaml: [2:1] mapping key \"default_verdict\" already defined at [1:1]"
+        );
     }
 
     #[test]
     fn legacy_fields_give_migration() {
         let e = parse_policy("version: 1\nname: x\n").unwrap_err();
         assert!(e.to_string().starts_with("parse policy yaml: legacy policy proposal fields are not supported [version, name]: version->schema_id|schema_version (set schema_id"));
-        assert_eq!(e.migration().unwrap()["deprecated_fields"], json!(["version", "name"]));
+        assert_eq!(
+            e.migration().unwrap()["deprecated_fields"],
+            json!(["version", "name"])
+        );
     }
 
     #[test]

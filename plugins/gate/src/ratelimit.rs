@@ -31,7 +31,13 @@ fn bucket(now: GoTime, window: &str) -> String {
 }
 
 /// Charges one request for `tool`/`identity` against `limit` in the state file at `path`.
-pub fn charge(path: &str, limit: &RateLimit, tool: &str, identity: &str, now: GoTime) -> Result<LimitOutcome, GateError> {
+pub fn charge(
+    path: &str,
+    limit: &RateLimit,
+    tool: &str,
+    identity: &str,
+    now: GoTime,
+) -> Result<LimitOutcome, GateError> {
     let scope_key = match limit.scope.as_str() {
         "tool" => tool.to_string(),
         "identity" => identity.to_string(),
@@ -43,7 +49,8 @@ pub fn charge(path: &str, limit: &RateLimit, tool: &str, identity: &str, now: Go
     // Unlike the reference, create the state directory first so the default path works on a
     // fresh checkout (documented in docs/compatibility.md).
     if let Some(parent) = state_path.parent() {
-        fsutil::create_dir_all_mode(parent, 0o750).map_err(|e| GateError::Io(format!("create rate limit state dir: {e}")))?;
+        fsutil::create_dir_all_mode(parent, 0o750)
+            .map_err(|e| GateError::Io(format!("create rate limit state dir: {e}")))?;
     }
     let lock_path = format!("{path}.lock");
     let lock_body = serde_json::to_vec(&json!({
@@ -51,16 +58,26 @@ pub fn charge(path: &str, limit: &RateLimit, tool: &str, identity: &str, now: Go
         "pid": std::process::id(), "created_at": GoTime::now_utc().to_rfc3339_nano()
     }))
     .expect("lock body serialises");
-    let _lock = LockFile::acquire(Path::new(&lock_path), &lock_body, Duration::from_secs(3), Duration::from_millis(15), Duration::from_secs(15))
-        .map_err(|e| match e {
-            LockError::Timeout => GateError::Contention("acquire rate limit lock: timeout".into()),
-            LockError::Io { .. } => GateError::Io(format!("acquire rate limit lock: {e}")),
-        })?;
+    let _lock = LockFile::acquire(
+        Path::new(&lock_path),
+        &lock_body,
+        Duration::from_secs(3),
+        Duration::from_millis(15),
+        Duration::from_secs(15),
+    )
+    .map_err(|e| match e {
+        LockError::Timeout => GateError::Contention("acquire rate limit lock: timeout".into()),
+        LockError::Io { .. } => GateError::Io(format!("acquire rate limit lock: {e}")),
+    })?;
     let mut counters: BTreeMap<String, i64> = BTreeMap::new();
     match fsutil::read_text_input(state_path) {
         Ok(text) => {
-            let v = GoValue::parse(&text).map_err(|e| GateError::invalid(format!("parse rate limit state: {e}")))?;
-            for c in v.array_field("counters", "state").map_err(|e| GateError::invalid(format!("parse rate limit state: {e}")))? {
+            let v = GoValue::parse(&text)
+                .map_err(|e| GateError::invalid(format!("parse rate limit state: {e}")))?;
+            for c in v
+                .array_field("counters", "state")
+                .map_err(|e| GateError::invalid(format!("parse rate limit state: {e}")))?
+            {
                 let key = c.str_field("key", "counter").unwrap_or_default();
                 let count = c.int_field("count", "counter").unwrap_or(0);
                 counters.insert(key, count);
@@ -103,8 +120,12 @@ pub fn charge(path: &str, limit: &RateLimit, tool: &str, identity: &str, now: Go
         .map(|(k, c)| json!({"key": k, "count": c}))
         .collect();
     let state = json!({"schema_id": "gait.gate.rate_limit_state", "schema_version": "1.0.0", "counters": list});
-    fsutil::write_atomic(state_path, gait_sdk::output::to_json_pretty(&state).as_bytes(), 0o600)
-        .map_err(|e| GateError::Io(format!("write rate limit state: {e}")))?;
+    fsutil::write_atomic(
+        state_path,
+        gait_sdk::output::to_json_pretty(&state).as_bytes(),
+        0o600,
+    )
+    .map_err(|e| GateError::Io(format!("write rate limit state: {e}")))?;
     Ok(outcome)
 }
 

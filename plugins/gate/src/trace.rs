@@ -35,14 +35,26 @@ fn s(v: &Value, path: &[&str]) -> String {
 }
 
 /// The trace's relationship envelope.
-pub fn trace_relationship(intent: &Intent, policy_digest: &str, trace_id: &str, matched_rule_ids: &[String]) -> Value {
+pub fn trace_relationship(
+    intent: &Intent,
+    policy_digest: &str,
+    trace_id: &str,
+    matched_rule_ids: &[String],
+) -> Value {
     let identity = &intent.context.identity;
     let tool = &intent.tool_name;
     let mut m = Map::new();
     if !intent.context.session_id.is_empty() {
-        m.insert("parent_ref".into(), entity("session", &intent.context.session_id));
+        m.insert(
+            "parent_ref".into(),
+            entity("session", &intent.context.session_id),
+        );
     }
-    let mut entities = vec![entity("policy", policy_digest), entity("tool", tool), entity("trace", trace_id)];
+    let mut entities = vec![
+        entity("policy", policy_digest),
+        entity("tool", tool),
+        entity("trace", trace_id),
+    ];
     if !identity.is_empty() {
         entities.push(entity("agent", identity));
     }
@@ -52,7 +64,10 @@ pub fn trace_relationship(intent: &Intent, policy_digest: &str, trace_id: &str, 
     m.insert("entity_refs".into(), Value::Array(entities));
     let mut policy_ref = Map::new();
     policy_ref.insert("policy_id".into(), json!(crate::policy::POLICY_SCHEMA_ID));
-    policy_ref.insert("policy_version".into(), json!(crate::policy::POLICY_SCHEMA_VERSION));
+    policy_ref.insert(
+        "policy_version".into(),
+        json!(crate::policy::POLICY_SCHEMA_VERSION),
+    );
     policy_ref.insert("policy_digest".into(), json!(policy_digest));
     if !matched_rule_ids.is_empty() {
         policy_ref.insert("matched_rule_ids".into(), json!(matched_rule_ids));
@@ -62,23 +77,41 @@ pub fn trace_relationship(intent: &Intent, policy_digest: &str, trace_id: &str, 
     let mut edges = Vec::new();
     if !identity.is_empty() {
         chain.push(json!({"identity": identity, "role": "requester"}));
-        edges.push(edge("calls", entity("agent", identity), entity("tool", tool)));
+        edges.push(edge(
+            "calls",
+            entity("agent", identity),
+            entity("tool", tool),
+        ));
     }
     if let Some(d) = &intent.delegation {
         for l in &d.chain {
             chain.push(json!({"identity": l.delegator_identity, "role": "delegator"}));
             chain.push(json!({"identity": l.delegate_identity, "role": "delegate"}));
-            edges.push(edge("delegates_to", entity("agent", &l.delegator_identity), entity("agent", &l.delegate_identity)));
+            edges.push(edge(
+                "delegates_to",
+                entity("agent", &l.delegator_identity),
+                entity("agent", &l.delegate_identity),
+            ));
         }
     }
-    edges.push(edge("governed_by", entity("tool", tool), entity("policy", policy_digest)));
+    edges.push(edge(
+        "governed_by",
+        entity("tool", tool),
+        entity("policy", policy_digest),
+    ));
     sort_values(&mut chain, |c| vec![s(c, &["role"]), s(c, &["identity"])]);
     chain.dedup();
     if !chain.is_empty() {
         m.insert("agent_chain".into(), Value::Array(chain));
     }
     sort_values(&mut edges, |e| {
-        vec![s(e, &["kind"]), s(e, &["from", "kind"]), s(e, &["from", "id"]), s(e, &["to", "kind"]), s(e, &["to", "id"])]
+        vec![
+            s(e, &["kind"]),
+            s(e, &["from", "kind"]),
+            s(e, &["from", "id"]),
+            s(e, &["to", "kind"]),
+            s(e, &["to", "id"]),
+        ]
     });
     edges.dedup();
     m.insert("edges".into(), Value::Array(edges));
@@ -154,12 +187,22 @@ pub fn build_trace(t: &TraceInput) -> Value {
     m.insert("observed_at".into(), json!(t.observed_at.to_rfc3339_nano()));
     m.insert("policy_digest".into(), json!(t.policy_digest));
     m.insert("verdict".into(), json!(t.final_verdict));
-    m.insert("event_id".into(), json!(short_id(&format!("{}:{}", t.trace_id, t.observed_at.to_rfc3339_nano()))));
+    m.insert(
+        "event_id".into(),
+        json!(short_id(&format!(
+            "{}:{}",
+            t.trace_id,
+            t.observed_at.to_rfc3339_nano()
+        ))),
+    );
     if let Some(a) = &c.agent_identity {
         m.insert("agent_identity".into(), agent_identity_value(a));
     }
     if c.credential_ttl_seconds != 0 {
-        m.insert("credential_ttl_seconds".into(), json!(c.credential_ttl_seconds));
+        m.insert(
+            "credential_ttl_seconds".into(),
+            json!(c.credential_ttl_seconds),
+        );
     }
     if !c.context_refs.is_empty() {
         m.insert("context_ref_count".into(), json!(c.context_refs.len()));
@@ -176,8 +219,14 @@ pub fn build_trace(t: &TraceInput) -> Value {
         m.insert("script".into(), json!(true));
         m.insert("step_count".into(), json!(sc.step_count));
         m.insert("script_hash".into(), json!(i.script_hash));
-        m.insert("composite_risk_class".into(), json!(sc.composite_risk_class));
-        m.insert("step_verdicts".into(), Value::Array(sc.step_verdicts.clone()));
+        m.insert(
+            "composite_risk_class".into(),
+            json!(sc.composite_risk_class),
+        );
+        m.insert(
+            "step_verdicts".into(),
+            Value::Array(sc.step_verdicts.clone()),
+        );
         if !sc.matched_rule_ids.is_empty() {
             m.insert("matched_rule_ids".into(), json!(sc.matched_rule_ids));
             matched_rule_ids = sc.matched_rule_ids.clone();
@@ -195,7 +244,10 @@ pub fn build_trace(t: &TraceInput) -> Value {
     if let Some(sp) = &i.skill_provenance {
         m.insert("skill_provenance".into(), skill_value(sp));
     }
-    m.insert("relationship".into(), trace_relationship(i, t.policy_digest, t.trace_id, &matched_rule_ids));
+    m.insert(
+        "relationship".into(),
+        trace_relationship(i, t.policy_digest, t.trace_id, &matched_rule_ids),
+    );
     Value::Object(m)
 }
 
@@ -209,7 +261,11 @@ pub fn sign_record(mut record: Value, key: &KeyPair) -> Result<Value, gait_sdk::
 }
 
 /// The trace's `delegation_ref`, present whenever the intent has a delegation.
-pub fn delegation_ref(intent: &Intent, valid_token_ids: &[String], reason_codes: &[String]) -> Option<Value> {
+pub fn delegation_ref(
+    intent: &Intent,
+    valid_token_ids: &[String],
+    reason_codes: &[String],
+) -> Option<Value> {
     let d = intent.delegation.as_ref()?;
     let mut m = Map::new();
     let token_ref = if !valid_token_ids.is_empty() {
@@ -227,8 +283,14 @@ pub fn delegation_ref(intent: &Intent, valid_token_ids: &[String], reason_codes:
     if !d.scope_class.is_empty() {
         m.insert("scope_class".into(), json!(d.scope_class));
     }
-    m.insert("chain_digest".into(), json!(intent.delegation_binding_digest()));
-    let codes: Vec<&String> = reason_codes.iter().filter(|r| r.starts_with("delegation_")).collect();
+    m.insert(
+        "chain_digest".into(),
+        json!(intent.delegation_binding_digest()),
+    );
+    let codes: Vec<&String> = reason_codes
+        .iter()
+        .filter(|r| r.starts_with("delegation_"))
+        .collect();
     if !codes.is_empty() {
         m.insert("reason_codes".into(), json!(codes));
     }

@@ -23,9 +23,19 @@ impl std::fmt::Display for Pos {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
-    Scalar { value: String, plain: bool, pos: Pos },
-    Seq { items: Vec<Node>, pos: Pos },
-    Map { entries: Vec<(Node, Node)>, pos: Pos },
+    Scalar {
+        value: String,
+        plain: bool,
+        pos: Pos,
+    },
+    Seq {
+        items: Vec<Node>,
+        pos: Pos,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        pos: Pos,
+    },
 }
 
 impl Node {
@@ -66,8 +76,17 @@ const MAX_DEPTH: usize = 256;
 const MAX_NODES: usize = 2_000_000;
 
 enum Frame {
-    Seq { items: Vec<Node>, pos: Pos, anchor: Option<usize> },
-    Map { entries: Vec<(Node, Node)>, pending_key: Option<Node>, pos: Pos, anchor: Option<usize> },
+    Seq {
+        items: Vec<Node>,
+        pos: Pos,
+        anchor: Option<usize>,
+    },
+    Map {
+        entries: Vec<(Node, Node)>,
+        pending_key: Option<Node>,
+        pos: Pos,
+        anchor: Option<usize>,
+    },
 }
 
 struct Builder {
@@ -91,7 +110,12 @@ fn count_nodes(n: &Node) -> usize {
     match n {
         Node::Scalar { .. } => 1,
         Node::Seq { items, .. } => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Node::Map { entries, .. } => 1 + entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum::<usize>(),
+        Node::Map { entries, .. } => {
+            1 + entries
+                .iter()
+                .map(|(k, v)| count_nodes(k) + count_nodes(v))
+                .sum::<usize>()
+        }
     }
 }
 
@@ -107,7 +131,11 @@ impl Builder {
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map { entries, pending_key, .. }) => match pending_key.take() {
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                ..
+            }) => match pending_key.take() {
                 Some(key) => entries.push((key, node)),
                 None => *pending_key = Some(node),
             },
@@ -155,8 +183,15 @@ impl MarkedEventReceiver for Builder {
                 anchor: (anchor > 0).then_some(anchor),
             }),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq { items, pos, anchor }) => self.push_value(Node::Seq { items, pos }, anchor),
-                Some(Frame::Map { entries, pos, anchor, .. }) => self.push_value(Node::Map { entries, pos }, anchor),
+                Some(Frame::Seq { items, pos, anchor }) => {
+                    self.push_value(Node::Seq { items, pos }, anchor)
+                }
+                Some(Frame::Map {
+                    entries,
+                    pos,
+                    anchor,
+                    ..
+                }) => self.push_value(Node::Map { entries, pos }, anchor),
                 None => {}
             },
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
@@ -186,12 +221,16 @@ pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
         documents: 0,
     };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, true).map_err(|e| YamlError(e.to_string()))?;
+    parser
+        .load(&mut b, true)
+        .map_err(|e| YamlError(e.to_string()))?;
     if let Some(e) = b.error {
         return Err(YamlError(e));
     }
     if b.documents > 1 {
-        return Err(YamlError("multiple YAML documents are not supported".into()));
+        return Err(YamlError(
+            "multiple YAML documents are not supported".into(),
+        ));
     }
     Ok(b.root)
 }
@@ -220,15 +259,21 @@ mod tests {
     #[test]
     fn positions_are_one_based() {
         let n = parse("a: 1\nb:\n  c: [x, y]\n").unwrap().unwrap();
-        let Node::Map { entries, .. } = &n else { panic!() };
+        let Node::Map { entries, .. } = &n else {
+            panic!()
+        };
         assert_eq!(entries[0].0.pos(), Pos { line: 1, col: 1 });
-        let Node::Map { entries: inner, .. } = &entries[1].1 else { panic!() };
+        let Node::Map { entries: inner, .. } = &entries[1].1 else {
+            panic!()
+        };
         assert_eq!(inner[0].0.pos(), Pos { line: 3, col: 3 });
     }
 
     #[test]
     fn duplicates_are_found_with_both_positions() {
-        let n = parse("default_verdict: allow\ndefault_verdict: block\n").unwrap().unwrap();
+        let n = parse("default_verdict: allow\ndefault_verdict: block\n")
+            .unwrap()
+            .unwrap();
         let (k, at, first) = find_duplicate_key(&n).unwrap();
         assert_eq!(k, "default_verdict");
         assert_eq!(at.to_string(), "[2:1]");
