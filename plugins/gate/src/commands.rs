@@ -166,22 +166,19 @@ pub fn policy_fmt(path: &str, write: bool) -> Result<CommandOutput, GateError> {
     if changed {
         m.insert("changed".into(), json!(true));
     }
-    let text;
-    if write {
+    let text = if write {
         if changed {
             fsutil::write_atomic(Path::new(path), formatted.as_bytes(), 0o644)
                 .map_err(|e| GateError::Io(format!("write policy: {e}")))?;
             m.insert("written".into(), json!(true));
-        }
-        text = if changed {
             format!("formatted {path}")
         } else {
             format!("{path} already formatted")
-        };
+        }
     } else {
-        m.insert("formatted".into(), json!(formatted));
-        text = formatted;
-    }
+        m.insert("formatted".into(), json!(formatted.clone()));
+        formatted
+    };
     Ok(CommandOutput::new(m, text, exit::OK))
 }
 

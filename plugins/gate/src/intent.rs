@@ -701,14 +701,11 @@ fn infer_endpoint_class(kind: &str, op: &str, tool: &str) -> &'static str {
                 "net.http"
             }
         }
-        "other" => {
+        "other"
             if ["exec", "spawn", "run", "shell", "command"].contains(&op)
-                || tool_hint(tool, &["exec", "shell", "command", "spawn", "run"])
-            {
-                "proc.exec"
-            } else {
-                "other"
-            }
+                || tool_hint(tool, &["exec", "shell", "command", "spawn", "run"]) =>
+        {
+            "proc.exec"
         }
         _ => "other",
     }
