@@ -45,76 +45,76 @@ enum GateCmd {
 #[derive(Args, Debug, Default)]
 struct KeyFlags {
     /// Signing key mode: `dev` (ephemeral key, warns) or `prod` (needs a private key source).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     key_mode: String,
     /// Path of a base64 Ed25519 private key file (64-byte seed‖public form).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     private_key: String,
     /// Environment variable holding the base64 private key.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     private_key_env: String,
 }
 
 #[derive(Args, Debug, Default)]
 struct EvalFlags {
     /// Policy YAML file (required; may come from `.gait/config.yaml` `gate.policy`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     policy: String,
     /// Intent JSON file (required).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     intent: String,
     /// Where to write the signed trace (default `trace_<trace_id>.json`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     trace_out: String,
     #[command(flatten)]
     keys: KeyFlags,
     /// Evaluation profile: `standard` or `oss-prod` (production guard rails).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     profile: String,
     /// Approval token file to check when the verdict requires approval.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approval_token: String,
     /// Comma-separated approval token files (combined with --approval-token).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approval_token_chain: String,
     /// External approval reference recorded as `approval_ref` when no token grants approval.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approval_token_ref: String,
     /// Where to write the approval audit record (default `approval_audit_<trace_id>.json`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approval_audit_out: String,
     /// Public key that approval tokens must verify with.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approval_public_key: String,
     /// Environment variable holding the approval public key.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approval_public_key_env: String,
     /// Private key whose public half verifies approval tokens.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approval_private_key: String,
     /// Environment variable holding that private key.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approval_private_key_env: String,
     /// Rate-limit state file (default `.gait-out/gate_rate_limits.json`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     rate_limit_state: String,
     /// RFC 3339 clock for freeze windows, agent expiry and context age (replayable decisions).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     evaluation_time: String,
     /// Report what would happen without enforcing it (always exits 0).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
     simulate: bool,
     /// Print machine-readable JSON.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
     json: bool,
     /// With --json: print the policy explanation instead of the result.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
     explain: bool,
     /// Project config file (default `.gait/config.yaml`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     config: String,
     /// Ignore the project config file.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
     no_config: bool,
     #[command(flatten)]
     extended: ExtendedFlags,
@@ -153,7 +153,7 @@ struct ExtendedFlags {
     #[arg(long)]
     kill_switch_state: Option<String>,
     /// [not supported yet] Credential broker: off|stub|env|command.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     credential_broker: String,
     /// [not supported yet] Broker env prefix.
     #[arg(long)]
@@ -257,7 +257,7 @@ impl ExtendedFlags {
 #[derive(Args, Debug)]
 struct JsonFlag {
     /// Print machine-readable JSON.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false")]
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
     json: bool,
 }
 
@@ -303,13 +303,13 @@ enum PolicyCmd {
     /// Compare a candidate policy with a baseline over intent fixtures.
     Simulate {
         /// Candidate policy.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         policy: String,
         /// Baseline policy.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         baseline: String,
         /// Comma-separated fixture files or directories of `.json` intents.
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         fixtures: String,
         #[command(flatten)]
         json: JsonFlag,
@@ -319,25 +319,25 @@ enum PolicyCmd {
 #[derive(Args, Debug)]
 struct ApproveFlags {
     /// Intent digest the token approves (sha256 hex).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     intent_digest: String,
     /// Policy digest the token is bound to (sha256 hex).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     policy_digest: String,
     /// Delegation binding digest (sha256 hex), when the intent carries a delegation.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     delegation_binding_digest: String,
     /// Lifetime as a Go duration (`30m`, `1h`, `1h30m`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     ttl: String,
     /// Comma-separated scope (`tool:<name>`, `phase:apply`, `destructive:apply`, or `*`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     scope: String,
     /// Identity of the approver.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     approver: String,
     /// Why the approval was given (ticket, change id…).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     reason_code: String,
     /// Maximum number of targets the token covers (0 = unbounded).
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
@@ -346,7 +346,7 @@ struct ApproveFlags {
     #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
     max_ops: i64,
     /// Output path (default `approval_<token_id>.json`).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     out: String,
     #[command(flatten)]
     keys: KeyFlags,
@@ -379,13 +379,13 @@ enum KeysCmd {
     },
     /// Check that a private key loads (and matches a public key, when given).
     Verify {
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         private_key: String,
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         private_key_env: String,
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         public_key: String,
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", hide_default_value = true)]
         public_key_env: String,
         #[command(flatten)]
         json: JsonFlag,
