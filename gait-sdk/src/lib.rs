@@ -18,6 +18,8 @@ pub mod gojson;
 pub mod jcs;
 pub mod manifest;
 pub mod output;
+#[cfg(feature = "pack")]
+pub mod pack;
 #[cfg(feature = "schema")]
 pub mod schema;
 #[cfg(feature = "signing")]
