@@ -136,6 +136,11 @@ impl KeyPair {
         })
     }
 
+    /// Ed25519 over arbitrary bytes (for formats that sign text rather than a digest).
+    pub fn sign_raw(&self, bytes: &[u8]) -> [u8; 64] {
+        self.signing.sign(bytes).to_bytes()
+    }
+
     /// Signs the canonical digest of `record` (which must not contain `signature`).
     pub fn sign_value(&self, record: &Value) -> Result<Signature, KeyError> {
         let digest = jcs::digest_hex(record).map_err(|e| kerr(e.to_string()))?;
@@ -163,6 +168,16 @@ impl PublicKey {
 
     pub fn to_base64(&self) -> String {
         B64.encode(self.0.as_bytes())
+    }
+
+    /// Verifies an Ed25519 signature over arbitrary bytes.
+    pub fn verify_raw(&self, bytes: &[u8], sig: &[u8]) -> bool {
+        let Ok(arr) = <[u8; 64]>::try_from(sig) else {
+            return false;
+        };
+        self.0
+            .verify(bytes, &ed25519_dalek::Signature::from_bytes(&arr))
+            .is_ok()
     }
 
     pub fn key_id(&self) -> String {

@@ -3,3 +3,4 @@
 //! here; commands live in plugins.
 
 pub mod runpack;
+pub mod spec;
