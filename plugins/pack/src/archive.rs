@@ -1,0 +1,99 @@
+//! Zip I/O for the pack plugin: opening archives as an [`EntrySource`] and writing entry maps
+//! atomically, with the reference's error categories (an unreadable file is invalid input;
+//! duplicate entries and corrupt entry data are verification failures).
+
+use crate::error::PackError;
+use gait_sdk::jcs;
+use gait_sdk::pack::runpack::{EntrySource, RunpackError};
+use gait_sdk::zip::{ZipBuilder, ZipError, ZipLimits, ZipReader};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek};
+use std::path::Path;
+
+struct ZipSource<R> {
+    reader: ZipReader<R>,
+}
+
+fn entry_error(e: ZipError) -> RunpackError {
+    if e.is_integrity_error() {
+        RunpackError::Verification(e.to_string())
+    } else {
+        RunpackError::Io(e.to_string())
+    }
+}
+
+impl<R: Read + Seek> EntrySource for ZipSource<R> {
+    fn entry_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .reader
+            .entries()
+            .iter()
+            .filter(|e| !e.is_dir())
+            .map(|e| e.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+    fn entry_sha256(&mut self, name: &str) -> Result<String, RunpackError> {
+        self.reader
+            .entry_sha256(name)
+            .map(|d| jcs::hex_lower(&d))
+            .map_err(entry_error)
+    }
+    fn read_entry(&mut self, name: &str, max: u64) -> Result<Vec<u8>, RunpackError> {
+        self.reader.read_entry(name, max).map_err(entry_error)
+    }
+}
+
+fn open_error(e: ZipError) -> PackError {
+    match e {
+        ZipError::DuplicateEntries { .. } => PackError::verification(e.to_string()),
+        other => PackError::invalid(format!("open zip: {other}")),
+    }
+}
+
+/// Opens a zip file for verification or reading.
+pub fn open_entries(path: &Path) -> Result<Box<dyn EntrySource>, PackError> {
+    let reader = ZipReader::open(path, ZipLimits::default()).map_err(open_error)?;
+    Ok(Box::new(ZipSource { reader }))
+}
+
+/// Opens a zip held in memory (a runpack embedded in a pack).
+pub fn open_bytes(bytes: Vec<u8>) -> Result<Box<dyn EntrySource>, PackError> {
+    let reader = ZipReader::from_bytes(bytes, ZipLimits::default()).map_err(open_error)?;
+    Ok(Box::new(ZipSource { reader }))
+}
+
+/// Deterministic zip bytes of `entries`.
+pub fn zip_bytes(entries: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, PackError> {
+    let mut b = ZipBuilder::new();
+    for (name, bytes) in entries {
+        b.add_bytes(name, bytes.as_slice())
+            .map_err(|e| PackError::invalid(e.to_string()))?;
+    }
+    b.to_vec().map_err(|e| PackError::Io(e.to_string()))
+}
+
+/// Writes `entries` as a deterministic zip, atomically (mode 0600).
+pub fn write_zip(path: &Path, entries: &BTreeMap<String, Vec<u8>>) -> Result<(), PackError> {
+    let mut b = ZipBuilder::new();
+    for (name, bytes) in entries {
+        b.add_bytes(name, bytes.as_slice())
+            .map_err(|e| PackError::invalid(e.to_string()))?;
+    }
+    b.write_atomic(path)
+        .map_err(|e| PackError::Io(format!("write {}: {e}", path.display())))
+}
+
+/// Reads every entry of a source into memory (for re-zipping small archives).
+pub fn read_all(
+    src: &mut dyn EntrySource,
+    max_each: u64,
+) -> Result<BTreeMap<String, Vec<u8>>, PackError> {
+    let mut out = BTreeMap::new();
+    for n in src.entry_names() {
+        let b = src.read_entry(&n, max_each)?;
+        out.insert(n, b);
+    }
+    Ok(out)
+}

@@ -1,0 +1,523 @@
+//! `gait-pack`: flag parsing and rendering for the evidence commands. Behaviour lives in the
+//! library; errors become exit codes only through `gait_sdk::cli::emit`.
+
+use clap::{Args, Parser, Subcommand};
+use gait_pack::packs::{self, BuildArgs, ExportArgs};
+use gait_pack::runs::{self, RecordArgs, ReplayArgs, VerifyKeys};
+use gait_pack::{demo, error::PackError};
+use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
+use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
+use gait_sdk::GaitError;
+use serde_json::json;
+
+const ABOUT: &str = "Evidence: record runs as runpacks, verify, replay and diff them, build and verify PackSpec packs, run the demo";
+
+#[derive(Parser, Debug)]
+#[command(name = "gait", bin_name = "gait", version, about = ABOUT, disable_help_subcommand = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Top,
+}
+
+#[derive(Subcommand, Debug)]
+enum Top {
+    /// Verify a runpack by run id or path (exit 0 ok, 2 failed).
+    Verify(VerifyFlags),
+    /// Record, inspect, replay, diff and receipt runs.
+    #[command(subcommand)]
+    Run(RunCmd),
+    /// Build, verify, inspect, diff and export PackSpec v1 packs.
+    #[command(subcommand)]
+    Pack(PackCmd),
+    /// Record and verify a small offline run (or `--policy`: evaluate a high-risk intent).
+    Demo(DemoFlags),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+struct JsonFlag {
+    /// Print machine-readable JSON.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
+    json: bool,
+}
+
+#[derive(Args, Debug, Default, Clone)]
+struct KeyFlags {
+    /// Signing key mode (`dev` or `prod`; `none` for packs).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    key_mode: String,
+    /// Base64 Ed25519 private key file.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    private_key: String,
+    /// Environment variable holding the private key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    private_key_env: String,
+}
+
+#[derive(Args, Debug, Default, Clone)]
+struct VerifyKeyFlags {
+    /// `standard`, or `strict` (requires a verified signature and a key).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    profile: String,
+    /// Fail unless a signature verifies.
+    #[arg(long)]
+    require_signature: bool,
+    /// Public key file to verify signatures with.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    public_key: String,
+    /// Environment variable holding the public key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    public_key_env: String,
+    /// Private key file whose public half verifies signatures.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    private_key: String,
+    /// Environment variable holding that private key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    private_key_env: String,
+}
+
+impl VerifyKeyFlags {
+    fn keys(&self) -> VerifyKeys {
+        VerifyKeys {
+            profile: self.profile.clone(),
+            require_signature: self.require_signature,
+            public_key: self.public_key.clone(),
+            public_key_env: self.public_key_env.clone(),
+            private_key: self.private_key.clone(),
+            private_key_env: self.private_key_env.clone(),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct VerifyFlags {
+    /// `<run_id|path>` (a path has a `/` or ends in `.zip`).
+    #[arg(value_name = "RUN_ID_OR_PATH")]
+    target: Vec<String>,
+    #[command(flatten)]
+    keys: VerifyKeyFlags,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunCmd {
+    /// Record a runpack from a run record JSON file.
+    Record {
+        /// Run record input (`{run, intents, results, refs, capture_mode, normalization}`).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        input: String,
+        #[arg(value_name = "INPUT", hide = true)]
+        positional: Vec<String>,
+        /// Output directory (default ./gait-out).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        out_dir: String,
+        /// Override the run id everywhere.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        run_id: String,
+        /// `reference` (default: digests only) or `raw` (keeps arguments and results).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        capture_mode: String,
+        /// [not supported yet] Context evidence envelope.
+        #[arg(long)]
+        context_envelope: Option<String>,
+        /// Context evidence mode: best_effort or required.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        context_evidence_mode: String,
+        /// [not supported yet] Allow raw context redaction.
+        #[arg(long)]
+        unsafe_context_raw: bool,
+        #[command(flatten)]
+        keys: KeyFlags,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List a runpack's intents and results.
+    Inspect {
+        /// `<run_id|path>`.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        from: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Replay a run: recorded results and stubs by default; real tools only behind interlocks.
+    Replay {
+        #[arg(value_name = "RUN_ID_OR_PATH")]
+        target: Vec<String>,
+        /// Execute allow-listed tools for real (needs --unsafe-real-tools and the env interlock).
+        #[arg(long)]
+        real_tools: bool,
+        /// Acknowledge that real tools will run.
+        #[arg(long)]
+        unsafe_real_tools: bool,
+        /// Comma-separated tools that may run for real.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        allow_tools: String,
+        /// Environment variable that must be `1` (default GAIT_ALLOW_REAL_REPLAY).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        unsafe_real_tools_env: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Compare two runs (exit 0 unchanged, 2 changed).
+    Diff {
+        #[arg(value_name = "LEFT RIGHT")]
+        args: Vec<String>,
+        /// `full` (default) or `metadata` (ignores payloads).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        privacy: String,
+        /// Also write the summary to this file.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        output: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Verify a runpack and print its ticket footer.
+    Receipt {
+        #[arg(long, default_value = "", hide_default_value = true)]
+        from: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum PackCmd {
+    /// Build a pack (`--type run`) from a run id or runpack path.
+    Build {
+        /// Pack type: run (job, call, authorization: not supported yet).
+        #[arg(long = "type", default_value = "", hide_default_value = true)]
+        pack_type: String,
+        /// Source: run id or runpack path.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        from: String,
+        #[arg(value_name = "FROM", hide = true)]
+        positional: Vec<String>,
+        /// Output path (default: beside the source, `pack_<pack_id>.zip`).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        out: String,
+        /// Job root for job packs.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        job_root: String,
+        #[command(flatten)]
+        keys: KeyFlags,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Verify a pack, a legacy runpack or a guard pack (exit 0 ok, 2 failed).
+    Verify {
+        #[arg(value_name = "PACK")]
+        args: Vec<String>,
+        #[arg(long, default_value = "", hide_default_value = true)]
+        path: String,
+        #[command(flatten)]
+        keys: VerifyKeyFlags,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show a pack's manifest, payload and lineage.
+    Inspect {
+        #[arg(value_name = "PACK")]
+        args: Vec<String>,
+        #[arg(long, default_value = "", hide_default_value = true)]
+        path: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Compare two packs (exit 0 unchanged, 2 changed).
+    Diff {
+        #[arg(value_name = "LEFT RIGHT")]
+        args: Vec<String>,
+        /// Also write the bare result to this file.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        output: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Export a pack's integrity and metrics as OTEL JSONL and/or PostgreSQL upserts.
+    Export {
+        #[arg(value_name = "PACK")]
+        args: Vec<String>,
+        #[arg(long, default_value = "", hide_default_value = true)]
+        path: String,
+        /// Append OTEL-style JSON lines here.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        otel_out: String,
+        /// Write PostgreSQL DDL and an upsert here.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        postgres_sql_out: String,
+        /// Table name (`table` or `schema.table`).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        postgres_table: String,
+        /// Include CREATE TABLE/INDEX statements (default true).
+        #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "true", hide_default_value = true, hide_possible_values = true)]
+        postgres_include_ddl: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Args, Debug)]
+struct DemoFlags {
+    /// Durable-job demo (not supported yet).
+    #[arg(long)]
+    durable: bool,
+    /// Policy demo: evaluate a destructive high-risk intent with the gate plugin.
+    #[arg(long)]
+    policy: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+fn manifest() -> PluginManifest {
+    PluginManifest::new(
+        "pack",
+        env!("CARGO_PKG_VERSION"),
+        ABOUT,
+        &[
+            ("verify", "Verify a runpack by run id or path"),
+            ("run", "Record, inspect, replay, diff and receipt runs"),
+            (
+                "pack",
+                "Build, verify, inspect, diff and export PackSpec packs",
+            ),
+            ("demo", "Record and verify an offline demo run"),
+        ],
+    )
+}
+
+const EXPLAIN: &[(&str, &str)] = &[
+    (
+        "verify",
+        "gait verify checks a runpack's file hashes, manifest digest and signatures offline.",
+    ),
+    (
+        "run",
+        "gait run records agent runs as runpacks and replays, inspects and diffs them.",
+    ),
+    (
+        "pack",
+        "gait pack builds and verifies PackSpec v1 evidence packs, and diffs and exports them.",
+    ),
+    (
+        "demo",
+        "gait demo records and verifies a small offline run to show Gait end to end.",
+    ),
+];
+
+fn pack_err(op: &str, e: PackError) -> GaitError {
+    GaitError::from(e)
+        .with_extra("schema_id", json!(packs::OUTPUT_SCHEMA))
+        .with_extra("schema_version", json!("1.0.0"))
+        .with_extra("operation", json!(op))
+}
+
+fn first(flag: &str, positional: &[String]) -> Result<String, GaitError> {
+    if !flag.trim().is_empty() {
+        return Ok(flag.trim().to_string());
+    }
+    match positional {
+        [] => Ok(String::new()),
+        [p] => Ok(p.clone()),
+        _ => Err(GaitError::invalid("unexpected positional arguments")),
+    }
+}
+
+fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
+    match cli.command {
+        Top::Verify(f) => (
+            runs::verify(&f.target, &f.keys.keys()).map_err(Into::into),
+            f.json.json,
+            "verify",
+        ),
+        Top::Demo(f) => (demo::demo(f.durable, f.policy), f.json.json, "demo"),
+        Top::Run(cmd) => match cmd {
+            RunCmd::Record {
+                input,
+                positional,
+                out_dir,
+                run_id,
+                capture_mode,
+                context_envelope,
+                context_evidence_mode: _,
+                unsafe_context_raw,
+                keys,
+                json,
+            } => {
+                let r = (|| {
+                    if context_envelope.is_some() || unsafe_context_raw {
+                        return Err(GaitError::invalid(
+                            "context envelopes are not supported yet by this gait release",
+                        ));
+                    }
+                    let a = RecordArgs {
+                        input: first(&input, &positional)?,
+                        out_dir,
+                        run_id,
+                        capture_mode,
+                        key_mode: keys.key_mode,
+                        private_key: keys.private_key,
+                        private_key_env: keys.private_key_env,
+                    };
+                    runs::record(&a).map_err(Into::into)
+                })();
+                (r, json.json, "run record")
+            }
+            RunCmd::Inspect { from, json } => (
+                runs::inspect(&from).map_err(Into::into),
+                json.json,
+                "run inspect",
+            ),
+            RunCmd::Replay {
+                target,
+                real_tools,
+                unsafe_real_tools,
+                allow_tools,
+                unsafe_real_tools_env,
+                json,
+            } => {
+                let r = match target.as_slice() {
+                    [] | [_] => runs::replay(&ReplayArgs {
+                        target: target.first().cloned().unwrap_or_default(),
+                        real_tools,
+                        unsafe_real_tools,
+                        allow_tools,
+                        unsafe_real_tools_env,
+                    })
+                    .map_err(Into::into),
+                    _ => Err(GaitError::invalid("expected run_id or path")),
+                };
+                (r, json.json, "run replay")
+            }
+            RunCmd::Diff {
+                args,
+                privacy,
+                output,
+                json,
+            } => (
+                runs::diff(&args, &privacy, &output).map_err(Into::into),
+                json.json,
+                "run diff",
+            ),
+            RunCmd::Receipt { from, json } => (
+                runs::receipt(&from).map_err(Into::into),
+                json.json,
+                "run receipt",
+            ),
+        },
+        Top::Pack(cmd) => match cmd {
+            PackCmd::Build {
+                pack_type,
+                from,
+                positional,
+                out,
+                job_root: _,
+                keys,
+                json,
+            } => {
+                let r = first(&from, &positional).and_then(|from| {
+                    packs::build(&BuildArgs {
+                        pack_type,
+                        from,
+                        out,
+                        key_mode: keys.key_mode,
+                        private_key: keys.private_key,
+                        private_key_env: keys.private_key_env,
+                        producer_version: String::new(),
+                    })
+                    .map_err(|e| pack_err("build", e))
+                });
+                (
+                    r.map_err(|e| add_pack_members(e, "build")),
+                    json.json,
+                    "pack build",
+                )
+            }
+            PackCmd::Verify {
+                args,
+                path,
+                keys,
+                json,
+            } => (
+                packs::verify(&args, &path, &keys.keys()).map_err(|e| pack_err("verify", e)),
+                json.json,
+                "pack verify",
+            ),
+            PackCmd::Inspect { args, path, json } => (
+                packs::inspect(&args, &path).map_err(|e| pack_err("inspect", e)),
+                json.json,
+                "pack inspect",
+            ),
+            PackCmd::Diff { args, output, json } => (
+                packs::diff(&args, &output).map_err(|e| pack_err("diff", e)),
+                json.json,
+                "pack diff",
+            ),
+            PackCmd::Export {
+                args,
+                path,
+                otel_out,
+                postgres_sql_out,
+                postgres_table,
+                postgres_include_ddl,
+                json,
+            } => {
+                let r = first(&path, &args).and_then(|p| {
+                    if p.is_empty() {
+                        return Err(pack_err(
+                            "export",
+                            PackError::invalid("expected <pack.zip>"),
+                        ));
+                    }
+                    packs::export(&ExportArgs {
+                        path: p,
+                        otel_out,
+                        postgres_sql_out,
+                        postgres_table,
+                        postgres_include_ddl,
+                    })
+                    .map_err(|e| pack_err("export", e))
+                });
+                (
+                    r.map_err(|e| add_pack_members(e, "export")),
+                    json.json,
+                    "pack export",
+                )
+            }
+        },
+    }
+}
+
+fn add_pack_members(e: GaitError, op: &str) -> GaitError {
+    if e.extra.contains_key("operation") {
+        return e;
+    }
+    e.with_extra("schema_id", json!(packs::OUTPUT_SCHEMA))
+        .with_extra("schema_version", json!("1.0.0"))
+        .with_extra("operation", json!(op))
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(MANIFEST_FLAG) {
+        println!("{}", manifest().to_json());
+        return;
+    }
+    if let Some(top) = argv.get(1) {
+        if argv[2..]
+            .iter()
+            .any(|a| a == "--explain" || a == "-explain")
+        {
+            if let Some((_, line)) = EXPLAIN.iter().find(|(n, _)| n == top) {
+                println!("{line}");
+                return;
+            }
+        }
+    }
+    let cli = match parse_args::<Cli>(argv.clone(), "gait") {
+        ParseOutcome::Parsed(c) => c,
+        ParseOutcome::Exit(code) => std::process::exit(code),
+    };
+    let (result, json, label) = run(cli);
+    let code = emit(result, json, &argv, label);
+    std::process::exit(code);
+}
