@@ -438,14 +438,15 @@ fn verify_proofs(
                             "proof_records line {n} unsupported signature prefix"
                         )),
                         Some(b) => {
-                            if integ
+                            let kid = integ
                                 .get("signing_key_id")
                                 .and_then(Value::as_str)
-                                .unwrap_or("")
-                                .is_empty()
-                            {
+                                .unwrap_or("");
+                            if kid.is_empty() {
                                 sig_errors
                                     .push(format!("proof_records line {n} missing signing_key_id"));
+                            } else if kid != k.key_id() {
+                                sig_errors.push(format!("proof_records line {n} signature verification: key id mismatch"));
                             } else if !k.verify_bytes_base64(hash.as_bytes(), b) {
                                 sig_errors.push(format!(
                                     "proof_records line {n} signature verification failed"

@@ -46,9 +46,15 @@ impl<R: Read + Seek> EntrySource for ZipSource<R> {
 }
 
 fn open_error(e: ZipError) -> PackError {
+    // Not a zip at all (or unreadable) is a bad argument; a zip whose entries are hostile or
+    // inconsistent is evidence that fails verification.
     match e {
-        ZipError::DuplicateEntries { .. } => PackError::verification(e.to_string()),
-        other => PackError::invalid(format!("open zip: {other}")),
+        ZipError::Io { .. }
+        | ZipError::NotAZip
+        | ZipError::Truncated { .. }
+        | ZipError::Malformed { .. }
+        | ZipError::MultiDisk => PackError::invalid(format!("open zip: {e}")),
+        other => PackError::verification(other.to_string()),
     }
 }
 

@@ -123,7 +123,7 @@ enum RunCmd {
         /// Context evidence mode: best_effort or required.
         #[arg(long, default_value = "", hide_default_value = true)]
         context_evidence_mode: String,
-        /// [not supported yet] Allow raw context redaction.
+        /// Allow receipts whose redaction mode is `raw` (sensitive).
         #[arg(long)]
         unsafe_context_raw: bool,
         #[command(flatten)]
@@ -338,13 +338,13 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                 run_id,
                 capture_mode,
                 context_envelope,
-                context_evidence_mode: _,
+                context_evidence_mode,
                 unsafe_context_raw,
                 keys,
                 json,
             } => {
                 let r = (|| {
-                    if context_envelope.is_some() || unsafe_context_raw {
+                    if context_envelope.is_some() {
                         return Err(GaitError::invalid(
                             "context envelopes are not supported yet by this gait release",
                         ));
@@ -357,6 +357,8 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                         key_mode: keys.key_mode,
                         private_key: keys.private_key,
                         private_key_env: keys.private_key_env,
+                        context_evidence_mode,
+                        unsafe_context_raw,
                     };
                     runs::record(&a).map_err(Into::into)
                 })();
@@ -386,7 +388,17 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                     .map_err(Into::into),
                     _ => Err(GaitError::invalid("expected run_id or path")),
                 };
-                (r, json.json, "run replay")
+                (
+                    r.map_err(|e| {
+                        if unsafe_real_tools {
+                            e.with_extra("requested_unsafe", json!(true))
+                        } else {
+                            e
+                        }
+                    }),
+                    json.json,
+                    "run replay",
+                )
             }
             RunCmd::Diff {
                 args,

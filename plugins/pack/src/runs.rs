@@ -101,6 +101,10 @@ pub struct RecordArgs {
     pub key_mode: String,
     pub private_key: String,
     pub private_key_env: String,
+    /// `--context-evidence-mode`: overrides the input's mode.
+    pub context_evidence_mode: String,
+    /// `--unsafe-context-raw`: permit receipts with `redaction_mode: raw`.
+    pub unsafe_context_raw: bool,
 }
 
 /// Optional signing for commands where signing is opt-in: a key mode or a private source turns
@@ -169,6 +173,9 @@ pub fn record(a: &RecordArgs) -> R<CommandOutput> {
             "capture mode must be one of: reference, raw",
         ));
     }
+    if !a.context_evidence_mode.trim().is_empty() {
+        input.refs.context_evidence_mode = a.context_evidence_mode.trim().to_lowercase();
+    }
     if input.refs.context_evidence_mode.trim().is_empty() {
         input.refs.context_evidence_mode = "best_effort".into();
     }
@@ -183,11 +190,12 @@ pub fn record(a: &RecordArgs) -> R<CommandOutput> {
             "context evidence mode required but context_set_digest is missing",
         ));
     }
-    if input
-        .refs
-        .receipts
-        .iter()
-        .any(|r| r.redaction_mode.trim().eq_ignore_ascii_case("raw"))
+    if !a.unsafe_context_raw
+        && input
+            .refs
+            .receipts
+            .iter()
+            .any(|r| r.redaction_mode.trim().eq_ignore_ascii_case("raw"))
     {
         return Err(PackError::invalid(
             "raw context redaction requires --unsafe-context-raw",
@@ -889,11 +897,9 @@ pub fn diff(args: &[String], privacy: &str, output: &str) -> R<CommandOutput> {
             s.insert(k.into(), json!(v));
         }
     }
-    if !metadata {
-        s.insert("context_drift_classification".into(), json!(classification));
-        if classification == "runtime_only" {
-            s.insert("context_runtime_only_changes".into(), json!(true));
-        }
+    s.insert("context_drift_classification".into(), json!(classification));
+    if classification == "runtime_only" {
+        s.insert("context_runtime_only_changes".into(), json!(true));
     }
     let changed = manifest_changed
         || !files_changed.is_empty()
