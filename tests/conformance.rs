@@ -16,7 +16,10 @@ const PENDING_CASES: &[(&str, &str)] = &[
     ("demo/v-0010-all-modes", "needs durable jobs (gait-job)"),
     ("demo/v-0007-tour-json", "needs `gait tour` (gait-regress)"),
     ("demo/v-0008-tour-text", "needs `gait tour` (gait-regress)"),
-    ("demo/v-0011-explain-help", "needs `gait tour` (gait-regress)"),
+    (
+        "demo/v-0011-explain-help",
+        "needs `gait tour` (gait-regress)",
+    ),
     (
         "gate/v-0161-profile-high-risk-stub-broker",
         "needs --credential-broker stub",

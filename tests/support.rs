@@ -1,8 +1,9 @@
 //! Shared support for Gait's black-box acceptance tests: locating the built binaries and
 //! running conformance cases (`conformance/FORMAT.md`) against them.
 //!
-//! This crate only drives the CLI from outside, the way a user or CI would; it must not link
-//! any Gait library code.
+//! This crate drives the CLI from outside, the way a user or CI would. It may use the shared
+//! contract (`gait-sdk`: schemas, zip reading) to check what the CLI wrote, but never links
+//! plugin code.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
