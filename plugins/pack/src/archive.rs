@@ -12,6 +12,25 @@ use std::path::Path;
 
 struct ZipSource<R> {
     reader: ZipReader<R>,
+    total: u64,
+    done: u64,
+}
+
+/// Receives (bytes processed, total bytes) while large archives are hashed. The binary
+/// installs a renderer; the library only reports.
+pub type ProgressHook = Box<dyn Fn(u64, u64) + Send + Sync>;
+
+static PROGRESS: std::sync::OnceLock<ProgressHook> = std::sync::OnceLock::new();
+
+/// Installs the progress renderer (once per process).
+pub fn set_progress_hook(hook: ProgressHook) {
+    let _ = PROGRESS.set(hook);
+}
+
+fn report(done: u64, total: u64) {
+    if let Some(h) = PROGRESS.get() {
+        h(done, total);
+    }
 }
 
 fn entry_error(e: ZipError) -> RunpackError {
@@ -35,10 +54,15 @@ impl<R: Read + Seek> EntrySource for ZipSource<R> {
         names
     }
     fn entry_sha256(&mut self, name: &str) -> Result<String, RunpackError> {
-        self.reader
+        let size = self.reader.entry(name).map_or(0, |e| e.uncompressed_size);
+        let digest = self
+            .reader
             .entry_sha256(name)
             .map(|d| jcs::hex_lower(&d))
-            .map_err(entry_error)
+            .map_err(entry_error)?;
+        self.done += size;
+        report(self.done, self.total);
+        Ok(digest)
     }
     fn read_entry(&mut self, name: &str, max: u64) -> Result<Vec<u8>, RunpackError> {
         self.reader.read_entry(name, max).map_err(entry_error)
@@ -61,13 +85,22 @@ fn open_error(e: ZipError) -> PackError {
 /// Opens a zip file for verification or reading.
 pub fn open_entries(path: &Path) -> Result<Box<dyn EntrySource>, PackError> {
     let reader = ZipReader::open(path, ZipLimits::default()).map_err(open_error)?;
-    Ok(Box::new(ZipSource { reader }))
+    let total = reader.entries().iter().map(|e| e.uncompressed_size).sum();
+    Ok(Box::new(ZipSource {
+        reader,
+        total,
+        done: 0,
+    }))
 }
 
 /// Opens a zip held in memory (a runpack embedded in a pack).
 pub fn open_bytes(bytes: Vec<u8>) -> Result<Box<dyn EntrySource>, PackError> {
     let reader = ZipReader::from_bytes(bytes, ZipLimits::default()).map_err(open_error)?;
-    Ok(Box::new(ZipSource { reader }))
+    Ok(Box::new(ZipSource {
+        reader,
+        total: 0,
+        done: 0,
+    }))
 }
 
 /// Deterministic zip bytes of `entries`.

@@ -508,6 +508,37 @@ fn add_pack_members(e: GaitError, op: &str) -> GaitError {
         .with_extra("operation", json!(op))
 }
 
+/// A progress bar on stderr for large archives, only on a terminal and never with `--json`.
+fn install_progress(argv: &[String]) {
+    use std::io::IsTerminal;
+    let json = argv.iter().any(|a| a == "--json" || a == "--json=true");
+    if json || !std::io::stderr().is_terminal() {
+        return;
+    }
+    let bar = std::sync::Mutex::new(None::<indicatif::ProgressBar>);
+    gait_pack::archive::set_progress_hook(Box::new(move |done, total| {
+        const LARGE: u64 = 32 * 1024 * 1024;
+        if total < LARGE {
+            return;
+        }
+        let mut guard = bar.lock().unwrap_or_else(|p| p.into_inner());
+        let pb = guard.get_or_insert_with(|| {
+            let pb = indicatif::ProgressBar::new(total);
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} hashing entries",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            pb
+        });
+        pb.set_position(done.min(total));
+        if done >= total {
+            pb.finish_and_clear();
+        }
+    }));
+}
+
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
     if argv.get(1).map(String::as_str) == Some(MANIFEST_FLAG) {
@@ -529,6 +560,7 @@ fn main() {
         ParseOutcome::Parsed(c) => c,
         ParseOutcome::Exit(code) => std::process::exit(code),
     };
+    install_progress(&argv);
     let (result, json, label) = run(cli);
     let code = emit(result, json, &argv, label);
     std::process::exit(code);
