@@ -25,5 +25,7 @@ pub mod schema;
 #[cfg(feature = "signing")]
 pub mod signing;
 pub mod time;
+#[cfg(feature = "zip")]
+pub mod zip;
 
 pub use error::{Category, GaitError};
