@@ -273,10 +273,10 @@ pub fn parse_go_duration(input: &str) -> Result<i128, DurationParseError> {
             int_part.parse().map_err(|_| err())?
         };
         let mut value = whole.checked_mul(scale).ok_or_else(err)?;
-        if !frac_part.is_empty() {
-            let digits = frac_part.len().min(30) as u32;
-            let f: i128 = frac_part[..digits as usize].parse().map_err(|_| err())?;
-            value += f * scale / 10i128.pow(digits);
+        let (f, f_scale) = leading_fraction(frac_part);
+        if f > 0 {
+            // As Go does: the fraction in float64, truncated (at most 3.6e12, never overflows).
+            value += (f as f64 * (scale as f64 / f_scale)) as i128;
         }
         total = total.checked_add(value).ok_or_else(err)?;
         if total > i64::MAX as i128 {
@@ -284,6 +284,24 @@ pub fn parse_go_duration(input: &str) -> Result<i128, DurationParseError> {
         }
     }
     Ok(if neg { -total } else { total })
+}
+
+/// Go's `leadingFraction`: the value and scale of the leading fraction digits, which stops
+/// accumulating precision (ignoring further digits) before the value would overflow.
+fn leading_fraction(digits: &str) -> (u64, f64) {
+    let (mut x, mut scale) = (0u64, 1f64);
+    for b in digits.bytes() {
+        if x > (i64::MAX as u64) / 10 {
+            break;
+        }
+        let y = x * 10 + u64::from(b - b'0');
+        if y > 1 << 63 {
+            break;
+        }
+        x = y;
+        scale *= 10.0;
+    }
+    (x, scale)
 }
 
 /// Renders nanoseconds as Go's `Duration.String()` (`24h0m0s`, `1m30s`, `500ms`, `1.5s`).
@@ -362,6 +380,20 @@ mod tests {
     }
 
     #[test]
+    fn long_duration_fractions_do_not_overflow() {
+        // Policy `mcp_trust.max_age` input: 30 fraction digits times the hour scale overflowed
+        // i128 (a panic in debug builds, a wrapped value in release). Go keeps the digits that
+        // fit in 63 bits (here 18 nines, 1e18 as a float64) and scales in float64: exactly 2h.
+        assert_eq!(
+            parse_go_duration("1.999999999999999999999999999999h").unwrap(),
+            7_200_000_000_000
+        );
+        let long = format!("0.{}1s", "0".repeat(400));
+        assert_eq!(parse_go_duration(&long).unwrap(), 0);
+        assert_eq!(parse_go_duration("0.000000001999999999999s").unwrap(), 1);
+    }
+
+    #[test]
     fn go_durations() {
         let cases = [
             ("24h", "24h0m0s"),
@@ -375,6 +407,8 @@ mod tests {
             assert_eq!(format_go_duration(parse_go_duration(input).unwrap()), want);
         }
         assert!(parse_go_duration("1d").is_err());
+        assert_eq!(parse_go_duration("1.5h").unwrap(), 5_400_000_000_000);
+        assert_eq!(parse_go_duration(".5us").unwrap(), 500);
         assert!(parse_go_duration("").is_err());
         assert_eq!(parse_go_duration("0").unwrap(), 0);
     }

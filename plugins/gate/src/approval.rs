@@ -123,7 +123,9 @@ impl ApprovalToken {
         })
     }
 
-    fn normalized(&self) -> ApprovalToken {
+    /// The token as [`check_token`] validates and verifies it: strings trimmed, digests
+    /// lower-cased, scope sorted and unique, empty schema fields defaulted.
+    pub fn normalized(&self) -> ApprovalToken {
         let mut n = self.clone();
         if n.schema_id.trim().is_empty() {
             n.schema_id = TOKEN_SCHEMA_ID.into();

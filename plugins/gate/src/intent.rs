@@ -810,11 +810,15 @@ fn normalize_targets(targets: &[Target], tool: &str) -> R<Vec<Target>> {
             ));
         }
         if n.endpoint_domain.is_empty() {
+            // Trimmed like a given domain, or normalising again would change it
+            // (`abc :80` → `abc `, `http://abc\u{a0}/` → `abc\u{a0}`).
             n.endpoint_domain = match n.kind.as_str() {
                 "host" => host_domain(&n.value),
                 "url" => url_domain(&n.value),
                 _ => String::new(),
-            };
+            }
+            .trim()
+            .to_string();
         }
         n.destructive = n.destructive
             || n.destructive_hint
@@ -881,8 +885,16 @@ fn normalize_provenance(items: &[ArgProvenance]) -> R<Vec<ArgProvenance>> {
     Ok(out)
 }
 
-fn normalize_time_utc(t: GoTime) -> GoTime {
-    t.utc()
+/// `t` in UTC. The digest projection writes it as RFC 3339, which has four-digit years only:
+/// a time that UTC moves out of 0000-9999 (`0000-01-01T00:00:00+01:00`) cannot be written
+/// (Go's JSON encoding refuses it) and is rejected.
+fn normalize_time_utc(t: GoTime, field: &str) -> R<GoTime> {
+    let utc = t.utc();
+    let year = jiff::tz::Offset::UTC.to_datetime(utc.timestamp()).year();
+    if !(0..=9999).contains(&year) {
+        return nerr(format!("{field} is outside of the years 0000-9999 in UTC"));
+    }
+    Ok(utc)
 }
 
 fn clean_path(p: &str) -> String {
@@ -919,6 +931,14 @@ pub fn clean_path_pub(p: &str) -> String {
     clean_path(p)
 }
 
+/// `p` trimmed and cleaned, as normalised records keep paths; `None` when the cleaned path
+/// still starts or ends with whitespace (`a /b/..` cleans to `a `). Trimming and cleaning such
+/// a path again would change it, so it has no normal form.
+pub fn clean_trimmed_path(p: &str) -> Option<String> {
+    let cleaned = clean_path(p.trim());
+    (cleaned.trim() == cleaned).then_some(cleaned)
+}
+
 fn normalize_sandbox(s: &Sandbox) -> R<Option<Sandbox>> {
     let lower_enum = |v: &str, field: &str, allowed: &[&str]| -> R<String> {
         let l = v.trim().to_lowercase();
@@ -934,14 +954,23 @@ fn normalize_sandbox(s: &Sandbox) -> R<Option<Sandbox>> {
             if t.is_empty() {
                 continue;
             }
-            if let Some((name, _)) = t.split_once('=') {
-                if !name.is_empty() && !name.contains('/') {
-                    return nerr(format!(
-                        "context.sandbox.{field} must not contain NAME=value entries"
-                    ));
+            let Some(cleaned) = clean_trimmed_path(t) else {
+                return nerr(format!(
+                    "context.sandbox.{field} must not contain paths that clean to leading or trailing whitespace"
+                ));
+            };
+            // The cleaned form is checked too: `./x=1` cleans to `x=1`, which normalising
+            // again would reject.
+            for form in [t, cleaned.as_str()] {
+                if let Some((name, _)) = form.split_once('=') {
+                    if !name.is_empty() && !name.contains('/') {
+                        return nerr(format!(
+                            "context.sandbox.{field} must not contain NAME=value entries"
+                        ));
+                    }
                 }
             }
-            out.push(clean_path(t));
+            out.push(cleaned);
         }
         out.sort();
         out.dedup();
@@ -1054,9 +1083,9 @@ fn normalize_context(c: &Context) -> R<Context> {
             manifest_digest: a.manifest_digest.trim().to_lowercase(),
             publisher: t(&a.publisher),
             source: a.source.trim().to_lowercase(),
-            issued_at: normalize_time_utc(a.issued_at),
-            approved_at: normalize_time_utc(a.approved_at),
-            expires_at: normalize_time_utc(a.expires_at),
+            issued_at: normalize_time_utc(a.issued_at, "context.agent_identity.issued_at")?,
+            approved_at: normalize_time_utc(a.approved_at, "context.agent_identity.approved_at")?,
+            expires_at: normalize_time_utc(a.expires_at, "context.agent_identity.expires_at")?,
             revoked: a.revoked,
         };
         if !ai.manifest_digest.is_empty() && !is_hex64(&ai.manifest_digest) {
@@ -1121,8 +1150,8 @@ fn normalize_delegation(d: &Delegation) -> R<Delegation> {
         scope_class: d.scope_class.trim().to_lowercase(),
         token_refs: sorted_unique(&d.token_refs),
         chain: Vec::with_capacity(d.chain.len()),
-        issued_at: d.issued_at.utc(),
-        expires_at: d.expires_at.utc(),
+        issued_at: normalize_time_utc(d.issued_at, "delegation.issued_at")?,
+        expires_at: normalize_time_utc(d.expires_at, "delegation.expires_at")?,
     };
     if n.requester_identity.is_empty() {
         return nerr("delegation.requester_identity is required");
@@ -1133,8 +1162,14 @@ fn normalize_delegation(d: &Delegation) -> R<Delegation> {
             delegate_identity: l.delegate_identity.trim().to_string(),
             scope_class: l.scope_class.trim().to_lowercase(),
             token_ref: l.token_ref.trim().to_string(),
-            issued_at: l.issued_at.utc(),
-            expires_at: l.expires_at.utc(),
+            issued_at: normalize_time_utc(
+                l.issued_at,
+                &format!("delegation.chain[{i}].issued_at"),
+            )?,
+            expires_at: normalize_time_utc(
+                l.expires_at,
+                &format!("delegation.chain[{i}].expires_at"),
+            )?,
         };
         if link.delegator_identity.is_empty() || link.delegate_identity.is_empty() {
             return nerr(format!(
@@ -1595,6 +1630,84 @@ mod tests {
             "dac0acca75929be9f5c77880175b0e4ba9d5f16bfb601af09ffca57ed7ea36e0"
         );
         assert_eq!(n.tool_name, "script");
+    }
+
+    fn normalize_twice(text: &str) -> (Intent, Intent) {
+        let once = Intent::parse_json(text).unwrap().normalize().unwrap();
+        let twice = once.normalize().unwrap();
+        (once, twice)
+    }
+
+    #[test]
+    fn fuzz_regression_inferred_domains_are_trimmed() {
+        // A host cut at `:` and a URL host ending in U+00A0 left whitespace on the inferred
+        // domain, which the second normalisation trimmed (intent_json target).
+        let a = "{\"tool_name\":\"t\",\"targets\":[{\"kind\":\"host\",\"value\":\"abc :80\"},{\"kind\":\"url\",\"value\":\"http://Abc\\u00a0/x\"}],\"context\":{\"identity\":\"u\",\"workspace\":\"/w\",\"risk_class\":\"low\"}}";
+        let (once, twice) = normalize_twice(a);
+        assert_eq!(once, twice);
+        assert_eq!(once.intent_digest(), twice.intent_digest());
+        let domains: Vec<&str> = once
+            .targets
+            .iter()
+            .map(|t| t.endpoint_domain.as_str())
+            .collect();
+        assert_eq!(domains, ["abc", "abc"]);
+    }
+
+    #[test]
+    fn fuzz_regression_sandbox_paths_have_a_normal_form() {
+        // `./x=1` passed the NAME=value check but cleaned to `x=1`, which failed it on the
+        // second normalisation; `a /b/..` cleaned to `a `, which the second one trimmed.
+        let with = |path: &str| {
+            format!(
+                "{{\"tool_name\":\"t\",\"context\":{{\"identity\":\"u\",\"workspace\":\"/w\",\"risk_class\":\"low\",\"sandbox\":{{\"writable_paths\":[{}]}}}}}}",
+                serde_json::to_string(path).unwrap()
+            )
+        };
+        let err = |path: &str| {
+            Intent::parse_json(&with(path))
+                .unwrap()
+                .normalize()
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            err("./x=1"),
+            "context.sandbox.writable_paths must not contain NAME=value entries"
+        );
+        for p in ["a /b/..", "x/../ ./a", "a /"] {
+            assert_eq!(
+                err(p),
+                "context.sandbox.writable_paths must not contain paths that clean to leading or trailing whitespace",
+                "{p}"
+            );
+        }
+        let (once, twice) = normalize_twice(&with(" ./tmp/../work/./x= "));
+        assert_eq!(once, twice);
+        let sandbox = once.context.sandbox.unwrap();
+        assert_eq!(sandbox.writable_paths, ["work/x="]);
+    }
+
+    #[test]
+    fn fuzz_regression_utc_times_stay_writable() {
+        // `0000-01-01T00:00:00+01:00` is year -1 in UTC, which RFC 3339 cannot write: the
+        // digest projection carried `-001-12-31T23:00:00Z`, which does not parse back.
+        for (field, time) in [
+            ("issued_at", "0000-01-01T00:00:00+01:00"),
+            ("expires_at", "0000-01-01T00:30:00+00:31"),
+        ] {
+            let a = format!(
+                "{{\"tool_name\":\"t\",\"delegation\":{{\"requester_identity\":\"a\",\"{field}\":\"{time}\"}},\"context\":{{\"identity\":\"u\",\"workspace\":\"/w\",\"risk_class\":\"low\"}}}}"
+            );
+            let e = Intent::parse_json(&a).unwrap().normalize().unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!("delegation.{field} is outside of the years 0000-9999 in UTC")
+            );
+        }
+        let ok = "{\"tool_name\":\"t\",\"delegation\":{\"requester_identity\":\"a\",\"issued_at\":\"0000-01-01T00:00:00-01:00\"},\"context\":{\"identity\":\"u\",\"workspace\":\"/w\",\"risk_class\":\"low\"}}";
+        let (once, twice) = normalize_twice(ok);
+        assert_eq!(once, twice);
     }
 
     #[test]

@@ -1331,18 +1331,28 @@ fn normalize_rule(raw: RawRule) -> R<Rule> {
             "sandbox.allowed_network_mode",
             &n,
         )?;
-        s.allowed_writable_path_prefixes = sorted_unique(
-            &s.allowed_writable_path_prefixes
-                .iter()
-                .map(|p| crate::intent::clean_path_pub(p.trim()))
-                .collect::<Vec<_>>(),
-        );
-        s.required_read_only_roots = sorted_unique(
-            &s.required_read_only_roots
-                .iter()
-                .map(|p| crate::intent::clean_path_pub(p.trim()))
-                .collect::<Vec<_>>(),
-        );
+        // A path whose cleaned form keeps surrounding whitespace would clean differently after
+        // `policy fmt` (`x/../ ./a` → ` ./a` → `a`), changing the digest: rejected.
+        let clean = |items: &[String], field: &str| -> R<Vec<String>> {
+            let mut out = Vec::with_capacity(items.len());
+            for p in items {
+                match crate::intent::clean_trimmed_path(p) {
+                    Some(c) => out.push(c),
+                    None => {
+                        return invalid(format!(
+                            "sandbox.{field} path {p:?} cleans to leading or trailing whitespace for {n}"
+                        ))
+                    }
+                }
+            }
+            Ok(sorted_unique(&out))
+        };
+        s.allowed_writable_path_prefixes = clean(
+            &s.allowed_writable_path_prefixes,
+            "allowed_writable_path_prefixes",
+        )?;
+        s.required_read_only_roots =
+            clean(&s.required_read_only_roots, "required_read_only_roots")?;
         s.allowed_env_exposure_modes = sorted_unique_lower(&s.allowed_env_exposure_modes);
         check_known(
             &s.allowed_env_exposure_modes,
@@ -2187,6 +2197,39 @@ mod tests {
             e.migration().unwrap()["deprecated_fields"],
             json!(["version", "name"])
         );
+    }
+
+    #[test]
+    fn fuzz_regression_sandbox_prefixes_have_a_normal_form() {
+        // `x/../ ./a` cleaned to ` ./a`, was trimmed to `./a` and written by `policy fmt`, which
+        // re-parsed as `a`: a different digest (the policy_yaml fuzz target's invariant).
+        let src = |p: &str| {
+            format!("rules:\n  - name: r\n    effect: allow\n    sandbox:\n      allowed_writable_path_prefixes: ['{p}']\n")
+        };
+        let e = parse_policy(&src("x/../ ./a")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "sandbox.allowed_writable_path_prefixes path \"x/../ ./a\" cleans to leading or trailing whitespace for r"
+        );
+        let p = parse_policy(&src(" ./tmp/../work/./x ")).unwrap();
+        assert_eq!(
+            p.rules[0].sandbox.allowed_writable_path_prefixes,
+            ["work/x"]
+        );
+        let again = parse_policy(&format_policy(&p)).unwrap();
+        assert_eq!(again.digest(), p.digest());
+    }
+
+    #[test]
+    fn fuzz_regression_long_max_age_fraction() {
+        // 30 fraction digits overflowed the duration parser (a panic in debug builds).
+        let p = parse_policy(
+            "default_verdict: block\nmcp_trust:\n  snapshot: s.json\n  max_age: 1.999999999999999999999999999999h\n",
+        )
+        .unwrap();
+        assert_eq!(p.mcp_trust.max_age, "2h0m0s");
+        let again = parse_policy(&format_policy(&p)).unwrap();
+        assert_eq!(again.digest(), p.digest());
     }
 
     #[test]

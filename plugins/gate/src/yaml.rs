@@ -106,17 +106,20 @@ fn pos_of(m: Marker) -> Pos {
     }
 }
 
-fn count_nodes(n: &Node) -> usize {
-    match n {
-        Node::Scalar { .. } => 1,
-        Node::Seq { items, .. } => 1 + items.iter().map(count_nodes).sum::<usize>(),
-        Node::Map { entries, .. } => {
-            1 + entries
-                .iter()
-                .map(|(k, v)| count_nodes(k) + count_nodes(v))
-                .sum::<usize>()
-        }
-    }
+/// Node count and depth (a scalar is depth 1) of a tree.
+fn measure(n: &Node) -> (usize, usize) {
+    let children = |nodes: &mut dyn Iterator<Item = &Node>| {
+        nodes.fold((1, 0), |(count, depth), child| {
+            let (c, d) = measure(child);
+            (count + c, depth.max(d))
+        })
+    };
+    let (count, depth) = match n {
+        Node::Scalar { .. } => (1, 0),
+        Node::Seq { items, .. } => children(&mut items.iter()),
+        Node::Map { entries, .. } => children(&mut entries.iter().flat_map(|(k, v)| [k, v])),
+    };
+    (count, depth + 1)
 }
 
 impl Builder {
@@ -194,13 +197,22 @@ impl MarkedEventReceiver for Builder {
                 }) => self.push_value(Node::Map { entries, pos }, anchor),
                 None => {}
             },
-            Event::Alias(id) => match self.anchors.get(&id).cloned() {
+            Event::Alias(id) => match self.anchors.get(&id) {
                 Some(node) => {
-                    self.nodes += count_nodes(&node);
+                    let (count, depth) = measure(node);
+                    self.nodes += count;
                     if self.nodes > MAX_NODES {
                         self.error = Some("document too large after alias expansion".into());
                         return;
                     }
+                    // The anchored tree is copied in where the alias stands, so nesting deep
+                    // anchors inside each other builds an arbitrarily deep tree (and overflows
+                    // the stack cloning or dropping it) unless the total depth is bounded too.
+                    if self.stack.len() + depth > MAX_DEPTH {
+                        self.error = Some("document nested too deeply".into());
+                        return;
+                    }
+                    let node = node.clone();
                     self.push_value(node, None);
                 }
                 None => self.error = Some("unknown anchor".into()),
@@ -287,6 +299,31 @@ mod tests {
             doc.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n", p = i - 1));
         }
         assert!(parse(&doc).is_err());
+    }
+
+    #[test]
+    fn fuzz_regression_deep_alias_chains_are_rejected() {
+        // Each anchor nests the previous one 250 levels deeper: a short document whose tree
+        // overflowed the stack when cloned (policy_yaml fuzz target, 120 such lines).
+        let mut doc = format!("a0: &a0 {}x{}\n", "[".repeat(250), "]".repeat(250));
+        for i in 1..120 {
+            doc.push_str(&format!(
+                "a{i}: &a{i} {}*a{}{}\n",
+                "[".repeat(250),
+                i - 1,
+                "]".repeat(250)
+            ));
+        }
+        assert_eq!(
+            parse(&doc).unwrap_err(),
+            YamlError("document nested too deeply".into())
+        );
+        // Aliases that stay within the depth limit still expand.
+        let n = parse("a: &a [[x]]\nb: [*a, *a]\n").unwrap().unwrap();
+        let Node::Map { entries, .. } = &n else {
+            panic!()
+        };
+        assert_eq!(measure(&entries[1].1), (7, 4));
     }
 
     #[test]
