@@ -233,4 +233,50 @@ fn runpacks_packs_and_gate_records_validate() {
         &audit,
         "approval audit with entries",
     );
+
+    // An authorization pack linking that decision's trace and approval audit.
+    let bundle = serde_json::json!({
+        "schema_id": "gait.gate.authorization_bundle", "schema_version": "1.0.0",
+        "created_at": "2026-02-01T00:00:00Z", "producer_version": "",
+        "trace_id": granted["trace_id"], "policy_digest": granted["policy_digest"],
+        "intent_digest": granted["intent_digest"], "trace_path": granted["trace_path"],
+        "approval_audit_path": granted["approval_audit_path"],
+    });
+    std::fs::write(d.join("bundle.json"), bundle.to_string()).unwrap();
+    let built = gait(
+        d,
+        &[
+            "pack",
+            "build",
+            "--type",
+            "authorization",
+            "--from",
+            "bundle.json",
+            "--out",
+            "authz.zip",
+            "--key-mode",
+            "prod",
+            "--private-key",
+            &private,
+            "--json",
+        ],
+    );
+    assert_eq!(built["ok"], true, "{built}");
+    let authz = d.join("authz.zip");
+    check(
+        "gate/authorization_bundle",
+        &zip_json(&authz, "authorization_bundle.json")[0],
+        "authorization_bundle.json",
+    );
+    // The one known manifest exception (docs/compatibility.md): the v1 schema's pack_type enum
+    // lacks `authorization`, which the reference's code (and so ours) writes.
+    let mut manifest = zip_json(&authz, "pack_manifest.json")[0].clone();
+    assert_eq!(manifest["pack_type"], "authorization");
+    assert!(validate("pack/manifest", &manifest).is_err());
+    manifest["pack_type"] = Value::from("run");
+    check(
+        "pack/manifest",
+        &manifest,
+        "authorization pack_manifest.json",
+    );
 }

@@ -2,5 +2,6 @@
 //! and, built on the same machinery, PackSpec v1 packs. Formats and their verification live
 //! here; commands live in plugins.
 
+pub mod guard;
 pub mod runpack;
 pub mod spec;

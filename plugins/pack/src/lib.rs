@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod archive;
+pub mod authorization;
 pub mod demo;
 pub mod error;
 pub mod packs;

@@ -3,6 +3,7 @@
 //! pack's payload, its contract, legacy runpacks, lineage, drift and exports.
 
 use crate::archive::{open_bytes, open_entries, read_all, write_zip, zip_bytes};
+use crate::authorization;
 use crate::error::PackError;
 use crate::runs::{
     load_runpack, output_path, pack_signer, refs_drift, verify_report_members, VerifyKeys,
@@ -11,6 +12,7 @@ use gait_sdk::cli::CommandOutput;
 use gait_sdk::error::exit;
 use gait_sdk::gojson::GoValue;
 use gait_sdk::jcs;
+use gait_sdk::pack::guard;
 use gait_sdk::pack::runpack::{self, read_strict, EntrySource, Runpack, RunpackError};
 use gait_sdk::pack::spec::{self, PackManifest, PayloadContract, MANIFEST_NAME};
 use gait_sdk::signing::KeySource;
@@ -169,9 +171,18 @@ pub fn build(a: &BuildArgs) -> R<CommandOutput> {
         &a.key_mode,
         &KeySource::new(&a.private_key, &a.private_key_env),
     )?;
+    let producer = if a.producer_version.is_empty() {
+        runpack::DEFAULT_PRODUCER_VERSION
+    } else {
+        &a.producer_version
+    };
+    if pack_type == "authorization" {
+        return build_authorization(a, producer, signer.as_ref());
+    }
     if pack_type != "run" {
         return Err(PackError::invalid(format!(
-            "pack type {pack_type} is not supported yet by this gait release"
+            "pack type {pack_type} is not supported yet by this gait release (it arrives with the {} plugin)",
+            if pack_type == "job" { "job" } else { "voice" }
         )));
     }
     let (path, rp) = load_runpack(&a.from)?;
@@ -189,11 +200,6 @@ pub fn build(a: &BuildArgs) -> R<CommandOutput> {
             jcs::canonical_bytes(&env).expect("finite"),
         );
     }
-    let producer = if a.producer_version.is_empty() {
-        runpack::DEFAULT_PRODUCER_VERSION
-    } else {
-        &a.producer_version
-    };
     let built = spec::build(
         "run",
         &rp.run.header.run_id,
@@ -201,30 +207,77 @@ pub fn build(a: &BuildArgs) -> R<CommandOutput> {
         payload,
         signer.as_ref().map(|s| &s.key),
     )?;
-    let out = if a.out.trim().is_empty() {
-        let dir = path
+    let out = pack_out_path(&a.out, &path, &built.manifest.pack_id)?;
+    write_zip(Path::new(&out), &built.entries)?;
+    Ok(build_output(
+        &out,
+        &built.manifest.pack_id,
+        "run",
+        &rp.run.header.run_id,
+        signer.as_ref(),
+    ))
+}
+
+/// Default output path: `<dir of from>/pack_<id>.zip`, else `--out`.
+fn pack_out_path(out: &str, from: &Path, pack_id: &str) -> R<String> {
+    if out.trim().is_empty() {
+        let dir = from
             .parent()
             .map(|p| p.to_string_lossy().into_owned())
             .filter(|d| !d.is_empty())
             .unwrap_or_else(|| ".".into());
-        output_path(&format!("{dir}/pack_{}.zip", built.manifest.pack_id))?
+        output_path(&format!("{dir}/pack_{pack_id}.zip"))
     } else {
-        output_path(&a.out)?
-    };
-    write_zip(Path::new(&out), &built.entries)?;
+        output_path(out)
+    }
+}
+
+fn build_output(
+    out: &str,
+    pack_id: &str,
+    pack_type: &str,
+    source_ref: &str,
+    signer: Option<&gait_sdk::signing::Signer>,
+) -> CommandOutput {
     let mut m = base("build");
     m.insert("ok".into(), json!(true));
     m.insert("path".into(), json!(out));
-    m.insert("pack_id".into(), json!(built.manifest.pack_id));
-    m.insert("pack_type".into(), json!("run"));
-    m.insert("source_ref".into(), json!(rp.run.header.run_id));
-    if let Some(s) = &signer {
+    m.insert("pack_id".into(), json!(pack_id));
+    m.insert("pack_type".into(), json!(pack_type));
+    m.insert("source_ref".into(), json!(source_ref));
+    if let Some(s) = signer {
         if !s.warnings.is_empty() {
             m.insert("warnings".into(), json!(s.warnings));
         }
     }
-    let text = format!("pack built: {out}\npack_id: {}\n", built.manifest.pack_id);
-    Ok(CommandOutput::new(m, text, exit::OK))
+    let text = format!("pack built: {out}\npack_id: {pack_id}\n");
+    CommandOutput::new(m, text, exit::OK)
+}
+
+/// `pack build --type authorization --from bundle.json`.
+fn build_authorization(
+    a: &BuildArgs,
+    producer: &str,
+    signer: Option<&gait_sdk::signing::Signer>,
+) -> R<CommandOutput> {
+    let from = Path::new(a.from.trim());
+    let built = authorization::build_payload(from, producer)?;
+    let pack = spec::build(
+        "authorization",
+        &built.bundle.trace_id,
+        &built.bundle.producer_version,
+        built.entries,
+        signer.map(|s| &s.key),
+    )?;
+    let out = pack_out_path(&a.out, from, &pack.manifest.pack_id)?;
+    write_zip(Path::new(&out), &pack.entries)?;
+    Ok(build_output(
+        &out,
+        &pack.manifest.pack_id,
+        "authorization",
+        &built.bundle.trace_id,
+        signer,
+    ))
 }
 
 /// Payload rules by pack type.
@@ -254,6 +307,9 @@ impl PayloadContract for Contracts {
         src: &mut dyn EntrySource,
     ) -> Result<(), RunpackError> {
         let bad = |m: String| Err(RunpackError::Verification(m));
+        if manifest.pack_type == "authorization" {
+            return authorization::check_contract(&manifest.source_ref, src);
+        }
         if manifest.pack_type != "run" {
             return Ok(());
         }
@@ -383,6 +439,9 @@ pub fn check_pack(path: &Path, keys: &VerifyKeys) -> R<PackCheck> {
             legacy: true,
         });
     }
+    if let Some(check) = check_guard_pack(src.as_mut(), key.as_ref(), required)? {
+        return Ok(check);
+    }
     let rep = spec::verify(src.as_mut(), &Contracts, key.as_ref(), required)?;
     let ok = rep.ok(required);
     let man = rep.manifest.clone().expect("verify sets the manifest");
@@ -441,6 +500,54 @@ pub fn check_pack(path: &Path, keys: &VerifyKeys) -> R<PackCheck> {
     })
 }
 
+/// A `pack_manifest.json` that is not PackSpec but names the guard schema is a legacy guard
+/// evidence pack: verified by its listed hashes and signatures only.
+fn check_guard_pack(
+    src: &mut dyn EntrySource,
+    key: Option<&gait_sdk::signing::PublicKey>,
+    required: bool,
+) -> R<Option<PackCheck>> {
+    let raw = src.read_entry(MANIFEST_NAME, 16 * 1024 * 1024)?;
+    let Ok(text) = std::str::from_utf8(&raw) else {
+        return Ok(None);
+    };
+    if PackManifest::parse(text).is_ok() || !guard::is_guard_manifest(text) {
+        return Ok(None);
+    }
+    let rep = guard::verify(src, key, required)?;
+    let ok = rep.ok(required);
+    let as_runpack = runpack::VerifyReport {
+        run_id: rep.run_id.clone(),
+        manifest_digest: rep.pack_id.clone(),
+        files_checked: rep.files_checked,
+        missing_files: rep.missing_files.clone(),
+        hash_mismatches: rep.hash_mismatches.clone(),
+        signatures: rep.signatures.clone(),
+    };
+    let mut v = Map::new();
+    v.insert("pack_id".into(), json!(rep.pack_id));
+    v.insert("pack_type".into(), json!("guard"));
+    v.insert("source_ref".into(), json!(rep.run_id));
+    verify_report_members(&as_runpack, &mut v);
+    v.insert("files_checked".into(), json!(rep.files_checked));
+    v.insert("legacy_type".into(), json!("guard"));
+    Ok(Some(PackCheck {
+        pack_id: rep.pack_id.clone(),
+        pack_type: "guard".into(),
+        source_ref: rep.run_id.clone(),
+        ok,
+        verify: v,
+        files_checked: rep.files_checked,
+        hash_mismatches: rep.hash_mismatches.len(),
+        missing_files: rep.missing_files.len(),
+        undeclared_files: 0,
+        signature_status: rep.signatures.status.clone(),
+        signatures_total: rep.signatures.total,
+        signatures_valid: rep.signatures.valid,
+        legacy: true,
+    }))
+}
+
 pub fn verify(args: &[String], path_flag: &str, keys: &VerifyKeys) -> R<CommandOutput> {
     let path = list_path(args, path_flag)?;
     let c = check_pack(Path::new(&path), keys)?;
@@ -473,6 +580,7 @@ struct Opened {
     raw_manifest: Vec<u8>,
     runpack: Option<Runpack>,
     run_payload: Option<Value>,
+    authorization: Option<authorization::Bundle>,
     legacy_manifest_digest: String,
 }
 
@@ -489,6 +597,7 @@ fn open_pack(path: &Path) -> R<Opened> {
             manifest: None,
             raw_manifest: raw,
             run_payload: Some(run_payload(&rp)),
+            authorization: None,
             legacy_manifest_digest: rp.manifest.manifest_digest.clone(),
             runpack: Some(rp),
         });
@@ -502,6 +611,10 @@ fn open_pack(path: &Path) -> R<Opened> {
     })?;
     let mut runpack = None;
     let mut run_payload = None;
+    let mut authorization = None;
+    if manifest.pack_type == "authorization" {
+        authorization = authorization::read_payload(src.as_mut());
+    }
     if manifest.pack_type == "run" {
         if names.iter().any(|n| n == RUN_PAYLOAD) {
             let b = src.read_entry(RUN_PAYLOAD, 16 * 1024 * 1024)?;
@@ -519,6 +632,7 @@ fn open_pack(path: &Path) -> R<Opened> {
         raw_manifest: raw,
         runpack,
         run_payload,
+        authorization,
         legacy_manifest_digest: String::new(),
     })
 }
@@ -580,6 +694,10 @@ pub fn inspect(args: &[String], path_flag: &str) -> R<CommandOutput> {
     }
     if let Some(rp) = &o.runpack {
         inspect.insert("run_lineage".into(), run_lineage(rp));
+    }
+    if let Some(b) = &o.authorization {
+        inspect.insert("authorization_bundle".into(), b.to_value());
+        inspect.insert("authorization_payload".into(), b.summary());
     }
     let mut m = base("inspect");
     m.insert("ok".into(), json!(true));
