@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod context;
 pub mod error;
 pub mod fsutil;
 pub mod gojson;

@@ -320,7 +320,7 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    fn read(v: &GoValue) -> R<Receipt> {
+    pub fn read(v: &GoValue) -> R<Receipt> {
         Ok(Receipt {
             ref_id: t(v, "ref_id"),
             source_type: t(v, "source_type"),

@@ -117,9 +117,10 @@ enum RunCmd {
         /// `reference` (default: digests only) or `raw` (keeps arguments and results).
         #[arg(long, default_value = "", hide_default_value = true)]
         capture_mode: String,
-        /// [not supported yet] Context evidence envelope.
-        #[arg(long)]
-        context_envelope: Option<String>,
+        /// ContextSpec v1 envelope (`gait.context.envelope`) whose records replace the input's
+        /// receipts, digest and mode. Unreadable: a warning, or exit 6 in `required` mode.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        context_envelope: String,
         /// Context evidence mode: best_effort or required.
         #[arg(long, default_value = "", hide_default_value = true)]
         context_evidence_mode: String,
@@ -344,11 +345,6 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                 json,
             } => {
                 let r = (|| {
-                    if context_envelope.is_some() {
-                        return Err(GaitError::invalid(
-                            "context envelopes are not supported yet by this gait release",
-                        ));
-                    }
                     let a = RecordArgs {
                         input: first(&input, &positional)?,
                         out_dir,
@@ -359,6 +355,7 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                         private_key_env: keys.private_key_env,
                         context_evidence_mode,
                         unsafe_context_raw,
+                        context_envelope,
                     };
                     runs::record(&a).map_err(Into::into)
                 })();

@@ -5,6 +5,7 @@ use crate::archive::{open_entries, write_zip};
 use crate::error::PackError;
 use gait_sdk::cli::CommandOutput;
 use gait_sdk::error::exit;
+use gait_sdk::gojson::GoValue;
 use gait_sdk::jcs;
 use gait_sdk::pack::runpack::{self, read_strict, RecordInput, Runpack, VerifyReport};
 use gait_sdk::signing::{self, KeySource, PublicKey};
@@ -105,6 +106,44 @@ pub struct RecordArgs {
     pub context_evidence_mode: String,
     /// `--unsafe-context-raw`: permit receipts with `redaction_mode: raw`.
     pub unsafe_context_raw: bool,
+    /// `--context-envelope`: a ContextSpec envelope that replaces the input's receipts.
+    pub context_envelope: String,
+}
+
+/// Folds a context envelope into the refs. An unreadable envelope is only a warning, unless
+/// the evidence mode is `required`.
+fn apply_context_envelope(
+    path: &str,
+    refs: &mut runpack::Refs,
+    warnings: &mut Vec<String>,
+) -> R<()> {
+    use gait_sdk::context::{check_envelope_path, Envelope, MAX_ENVELOPE_BYTES};
+    check_envelope_path(path).map_err(|e| PackError::invalid(e.to_string()))?;
+    let required = refs.context_evidence_mode.eq_ignore_ascii_case("required");
+    let loaded = gait_sdk::fsutil::read_capped(Path::new(path.trim()), MAX_ENVELOPE_BYTES)
+        .map_err(|e| format!("read context envelope: {e}"))
+        .and_then(|b| {
+            String::from_utf8(b).map_err(|_| "parse context envelope: not valid UTF-8".to_string())
+        })
+        .and_then(|t| Envelope::parse(&t).map_err(|e| e.to_string()));
+    let env = match loaded {
+        Ok(env) => env,
+        Err(e) if required => return Err(PackError::invalid(e)),
+        Err(e) => {
+            warnings.push(format!("context envelope ignored: {e}"));
+            return Ok(());
+        }
+    };
+    let mut receipts = Vec::with_capacity(env.records.len());
+    for r in &env.records {
+        let go = GoValue::parse(&r.to_string()).expect("serialized JSON parses");
+        receipts.push(runpack::Receipt::read(&go)?);
+    }
+    refs.context_ref_count = receipts.len() as i64;
+    refs.receipts = receipts;
+    refs.context_set_digest = env.context_set_digest;
+    refs.context_evidence_mode = env.evidence_mode;
+    Ok(())
 }
 
 /// Optional signing for commands where signing is opt-in: a key mode or a private source turns
@@ -179,6 +218,10 @@ pub fn record(a: &RecordArgs) -> R<CommandOutput> {
     if input.refs.context_evidence_mode.trim().is_empty() {
         input.refs.context_evidence_mode = "best_effort".into();
     }
+    let mut envelope_warnings = Vec::new();
+    if !a.context_envelope.trim().is_empty() {
+        apply_context_envelope(&a.context_envelope, &mut input.refs, &mut envelope_warnings)?;
+    }
     if input
         .refs
         .context_evidence_mode
@@ -237,6 +280,7 @@ pub fn record(a: &RecordArgs) -> R<CommandOutput> {
     } else if recorded.had_payloads {
         warnings.push("reference capture stripped raw intent arguments and raw result payloads after digesting".into());
     }
+    warnings.extend(envelope_warnings);
     let bundle = bundle_display(&path);
     let footer = ticket_footer(&run_id, &digest);
     let mut m = Map::new();

@@ -133,3 +133,114 @@ fn not_a_zip_is_invalid_input() {
     assert_eq!(code, 6, "{v}");
     assert_eq!(v["operation"], "verify");
 }
+
+#[test]
+fn run_record_folds_a_context_envelope_into_the_refs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/inputs/tck_run_record_input.json");
+    let input = input.to_str().unwrap();
+    let digest = "3".repeat(64);
+    let envelope = serde_json::json!({
+        "schema_id": "gait.context.envelope", "schema_version": "1.0.0",
+        "created_at": "2026-02-14T00:00:00Z", "context_set_id": "ctx_1",
+        "evidence_mode": "required",
+        "records": [
+            {"ref_id": "doc_b", "source_type": "kb", "source_locator": "kb://b", "query_digest": digest, "content_digest": digest, "redaction_mode": "reference"},
+            {"ref_id": "doc_a", "source_type": "kb", "source_locator": "kb://a", "query_digest": digest, "content_digest": digest, "redaction_mode": "reference", "retrieved_at": "2026-02-14T01:00:00+01:00"},
+        ],
+    });
+    std::fs::write(d.join("env.json"), envelope.to_string()).unwrap();
+    let (code, v) = run(
+        d,
+        &[
+            "run",
+            "record",
+            "--input",
+            input,
+            "--context-envelope",
+            "env.json",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    let (code, p) = run(
+        d,
+        &[
+            "pack",
+            "build",
+            "--from",
+            "gait-out/runpack_run_tck.zip",
+            "--out",
+            "p.zip",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{p}");
+    let (_, i) = run(d, &["pack", "inspect", "p.zip", "--json"]);
+    let payload = &i["inspect"]["run_payload"];
+    assert_eq!(payload["refs_count"], 2, "{i}");
+    assert_eq!(payload["context_evidence_mode"], "required");
+    let set_digest = payload["context_set_digest"].as_str().unwrap().to_string();
+    assert_eq!(set_digest.len(), 64);
+    assert_ne!(set_digest, digest);
+
+    // Unreadable envelope: a warning in best_effort mode, exit 6 in required mode.
+    std::fs::write(d.join("bad.json"), "{not json").unwrap();
+    let (code, v) = run(
+        d,
+        &[
+            "run",
+            "record",
+            "--input",
+            input,
+            "--context-envelope",
+            "bad.json",
+            "--out-dir",
+            "o2",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert!(v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().starts_with("context envelope ignored: ")));
+    let (code, v) = run(
+        d,
+        &[
+            "run",
+            "record",
+            "--input",
+            input,
+            "--context-envelope",
+            "bad.json",
+            "--context-evidence-mode",
+            "required",
+            "--out-dir",
+            "o3",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 6, "{v}");
+    assert!(!d.join("o3").exists());
+    let (code, v) = run(
+        d,
+        &[
+            "run",
+            "record",
+            "--input",
+            input,
+            "--context-envelope",
+            "../env.json",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 6, "{v}");
+    assert_eq!(
+        v["error"],
+        "context envelope path must be a local filesystem path"
+    );
+}
