@@ -15,3 +15,4 @@ pub mod demo;
 pub mod error;
 pub mod packs;
 pub mod runs;
+pub mod sessions;
