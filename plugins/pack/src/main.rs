@@ -4,6 +4,7 @@
 use clap::{Args, Parser, Subcommand};
 use gait_pack::packs::{self, BuildArgs, ExportArgs};
 use gait_pack::runs::{self, RecordArgs, ReplayArgs, VerifyKeys};
+use gait_pack::sessions::{self, AppendArgs, CheckpointArgs, SessionError, StartArgs};
 use gait_pack::{demo, error::PackError};
 use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
 use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
@@ -21,7 +22,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Top {
-    /// Verify a runpack by run id or path (exit 0 ok, 2 failed).
+    /// Verify a runpack by run id or path, or a session chain (exit 0 ok, 2 failed).
     Verify(VerifyFlags),
     /// Record, inspect, replay, diff and receipt runs.
     #[command(subcommand)]
@@ -89,7 +90,10 @@ impl VerifyKeyFlags {
 }
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 struct VerifyFlags {
+    #[command(subcommand)]
+    sub: Option<VerifySub>,
     /// `<run_id|path>` (a path has a `/` or ends in `.zip`).
     #[arg(value_name = "RUN_ID_OR_PATH")]
     target: Vec<String>,
@@ -97,6 +101,28 @@ struct VerifyFlags {
     keys: VerifyKeyFlags,
     #[command(flatten)]
     json: JsonFlag,
+}
+
+/// `gait verify <form> …`. Anything that is not one of these names is a run id or path.
+#[derive(Subcommand, Debug)]
+enum VerifySub {
+    /// Verify a session chain: checkpoint linkage and every checkpoint runpack (exit 0 ok,
+    /// 2 failed, 6 unreadable or empty chain).
+    SessionChain {
+        /// Session chain JSON written by `gait run session checkpoint`.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        chain: String,
+        #[arg(value_name = "CHAIN", hide = true)]
+        positional: Vec<String>,
+        #[command(flatten)]
+        keys: VerifyKeyFlags,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    // TODO(verify chain): `gait verify chain --run <id|path> [--trace t.json] [--pack p.zip]`
+    // goes here as a `Chain { … }` variant. Until it exists, `chain` is not a subcommand: it
+    // parses as a positional target and `runs::verify` rejects it with the "not supported
+    // yet" invalid-input error (exit 6).
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,6 +202,113 @@ enum RunCmd {
     Receipt {
         #[arg(long, default_value = "", hide_default_value = true)]
         from: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Session journals: start, append gate decisions, checkpoint them as runpacks, compact.
+    #[command(subcommand)]
+    Session(SessionCmd),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+struct JournalFlag {
+    /// Session journal (JSONL; side files `<journal>.state.json` and `<journal>.lock`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    journal: String,
+}
+
+// Parsed once per process; boxing the flag-heavy `append` variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+enum SessionCmd {
+    /// Create a session journal (a no-op when it exists for the same session and run).
+    Start {
+        #[command(flatten)]
+        journal: JournalFlag,
+        /// Session id.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        session_id: String,
+        /// Run id, `run_<name>`; checkpoints are recorded as `<run_id>_cp_<NNNN>`.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        run_id: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Append one gate decision as the next event (sequence 1, 2, …).
+    Append {
+        #[command(flatten)]
+        journal: JournalFlag,
+        /// Tool the gate decided on.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        tool: String,
+        /// Gate verdict: allow, block, dry_run or require_approval.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        verdict: String,
+        /// Intent id (default in checkpoints: `intent_<sequence>`).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        intent_id: String,
+        /// Intent digest (sha256 hex); becomes the checkpoint intent's args_digest.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        intent_digest: String,
+        /// Policy digest (sha256 hex).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        policy_digest: String,
+        /// Policy id.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        policy_id: String,
+        /// Policy version.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        policy_version: String,
+        /// Comma-separated matched rule ids.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        matched_rule_ids: String,
+        /// Trace id of the gate decision.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        trace_id: String,
+        /// Path of the signed trace.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        trace_path: String,
+        /// Comma-separated reason codes.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        reason_codes: String,
+        /// Comma-separated violations.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        violations: String,
+        /// Job safety-invariant version.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        safety_invariant_version: String,
+        /// Job safety-invariant hash (sha256 hex).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        safety_invariant_hash: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show the session: last sequence, checkpoints and events not checkpointed yet.
+    Status {
+        #[command(flatten)]
+        journal: JournalFlag,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Record the events since the last checkpoint as a runpack and rewrite the session chain.
+    Checkpoint {
+        #[command(flatten)]
+        journal: JournalFlag,
+        /// Runpack path (default gait-out/runpack_<run_id>_cp_<NNNN>.zip).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        out: String,
+        /// Session chain path (default <journal dir>/<journal name without extension>_chain.json).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        chain_out: String,
+        #[command(flatten)]
+        keys: KeyFlags,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Drop events already covered by a verified checkpoint from the journal.
+    Compact {
+        #[command(flatten)]
+        journal: JournalFlag,
         #[command(flatten)]
         json: JsonFlag,
     },
@@ -325,11 +458,31 @@ fn first(flag: &str, positional: &[String]) -> Result<String, GaitError> {
 
 fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
     match cli.command {
-        Top::Verify(f) => (
-            runs::verify(&f.target, &f.keys.keys()).map_err(Into::into),
-            f.json.json,
-            "verify",
-        ),
+        Top::Verify(f) => match f.sub {
+            None => (
+                runs::verify(&f.target, &f.keys.keys()).map_err(Into::into),
+                f.json.json,
+                "verify",
+            ),
+            Some(VerifySub::SessionChain {
+                chain,
+                positional,
+                keys,
+                json,
+            }) => {
+                let r = first(&chain, &positional).and_then(|chain| {
+                    sessions::verify_session_chain_command(&chain, &keys.keys()).map_err(|e| {
+                        let e = GaitError::from(e);
+                        if chain.trim().is_empty() {
+                            e
+                        } else {
+                            e.with_extra("chain_path", json!(chain.trim()))
+                        }
+                    })
+                });
+                (r, json.json, "verify session-chain")
+            }
+        },
         Top::Demo(f) => (demo::demo(f.durable, f.policy), f.json.json, "demo"),
         Top::Run(cmd) => match cmd {
             RunCmd::Record {
@@ -412,6 +565,7 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                 json.json,
                 "run receipt",
             ),
+            RunCmd::Session(cmd) => run_session(cmd),
         },
         Top::Pack(cmd) => match cmd {
             PackCmd::Build {
@@ -493,6 +647,103 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                 )
             }
         },
+    }
+}
+
+/// `gait run session …`: errors carry `operation` and `journal` like the results do.
+fn run_session(cmd: SessionCmd) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
+    let session_err = |op: &str, journal: &str| {
+        let (op, journal) = (op.to_string(), journal.trim().to_string());
+        move |e: SessionError| {
+            GaitError::from(e)
+                .with_extra("operation", json!(op))
+                .with_extra("journal", json!(journal))
+        }
+    };
+    match cmd {
+        SessionCmd::Start {
+            journal,
+            session_id,
+            run_id,
+            json,
+        } => (
+            sessions::start(&StartArgs {
+                journal: journal.journal.clone(),
+                session_id,
+                run_id,
+            })
+            .map_err(session_err("start", &journal.journal)),
+            json.json,
+            "run session start",
+        ),
+        SessionCmd::Append {
+            journal,
+            tool,
+            verdict,
+            intent_id,
+            intent_digest,
+            policy_digest,
+            policy_id,
+            policy_version,
+            matched_rule_ids,
+            trace_id,
+            trace_path,
+            reason_codes,
+            violations,
+            safety_invariant_version,
+            safety_invariant_hash,
+            json,
+        } => (
+            sessions::append(&AppendArgs {
+                journal: journal.journal.clone(),
+                tool,
+                verdict,
+                intent_id,
+                intent_digest,
+                policy_digest,
+                policy_id,
+                policy_version,
+                matched_rule_ids,
+                trace_id,
+                trace_path,
+                reason_codes,
+                violations,
+                safety_invariant_version,
+                safety_invariant_hash,
+            })
+            .map_err(session_err("append", &journal.journal)),
+            json.json,
+            "run session append",
+        ),
+        SessionCmd::Status { journal, json } => (
+            sessions::status(&journal.journal).map_err(session_err("status", &journal.journal)),
+            json.json,
+            "run session status",
+        ),
+        SessionCmd::Checkpoint {
+            journal,
+            out,
+            chain_out,
+            keys,
+            json,
+        } => (
+            sessions::checkpoint(&CheckpointArgs {
+                journal: journal.journal.clone(),
+                out,
+                chain_out,
+                key_mode: keys.key_mode,
+                private_key: keys.private_key,
+                private_key_env: keys.private_key_env,
+            })
+            .map_err(session_err("checkpoint", &journal.journal)),
+            json.json,
+            "run session checkpoint",
+        ),
+        SessionCmd::Compact { journal, json } => (
+            sessions::compact(&journal.journal).map_err(session_err("compact", &journal.journal)),
+            json.json,
+            "run session compact",
+        ),
     }
 }
 
