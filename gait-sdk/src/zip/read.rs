@@ -13,6 +13,11 @@ use std::io::{self, BufRead, BufReader, Cursor, Read, Seek, SeekFrom, Take};
 use std::path::Path;
 
 const CHUNK: usize = 64 * 1024;
+/// Entries at least this large are inflated and hashed on two threads.
+const PIPELINE_MIN_BYTES: u64 = 4 * 1024 * 1024;
+/// Chunk size and queue depth of that pipeline (about 2 MiB in flight at most).
+const PIPELINE_CHUNK: usize = 256 * 1024;
+const PIPELINE_DEPTH: usize = 4;
 /// The end-of-central-directory record is searched for in this many trailing bytes.
 const EOCD_SEARCH: u64 = 0xFFFF + EOCD_LEN as u64;
 
@@ -452,17 +457,49 @@ impl<'a, R: Read + Seek> EntryReader<'a, R> {
         Ok(self.produced)
     }
 
-    /// SHA-256 of the rest of the entry, verified.
+    /// SHA-256 of the rest of the entry, verified. Large entries are inflated on this thread
+    /// and hashed on another, so verifying costs about the slower of the two, not their sum.
     pub fn sha256(&mut self) -> Result<[u8; 32], ZipError> {
-        let mut buf = vec![0u8; CHUNK];
-        let mut h = Sha256::new();
-        loop {
-            let n = self.next_chunk(&mut buf)?;
-            if n == 0 {
-                return Ok(h.finalize().into());
+        if self.entry.uncompressed_size < PIPELINE_MIN_BYTES {
+            let mut buf = vec![0u8; CHUNK];
+            let mut h = Sha256::new();
+            loop {
+                let n = self.next_chunk(&mut buf)?;
+                if n == 0 {
+                    return Ok(h.finalize().into());
+                }
+                h.update(&buf[..n]);
             }
-            h.update(&buf[..n]);
         }
+        // Bounded memory: at most PIPELINE_DEPTH chunks in flight, and buffers come back to
+        // be reused.
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE_DEPTH);
+        let (free_tx, free_rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(PIPELINE_DEPTH + 1);
+        std::thread::scope(|scope| {
+            let hasher = scope.spawn(move || {
+                let mut h = Sha256::new();
+                for buf in full_rx {
+                    h.update(&buf);
+                    let _ = free_tx.try_send(buf);
+                }
+                <[u8; 32]>::from(h.finalize())
+            });
+            let produced = (|| loop {
+                let mut buf = free_rx.try_recv().unwrap_or_default();
+                buf.resize(PIPELINE_CHUNK, 0);
+                let n = self.next_chunk(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.truncate(n);
+                if full_tx.send(buf).is_err() {
+                    return Ok(());
+                }
+            })();
+            drop(full_tx);
+            let digest = hasher.join().expect("hashing thread does not panic");
+            produced.map(|()| digest)
+        })
     }
 
     fn io_err(&self, e: &io::Error) -> ZipError {

@@ -315,3 +315,38 @@ fn atomic_temp_file_is_named_after_target() {
     })
     .unwrap();
 }
+
+#[test]
+fn large_entries_hash_on_two_threads_and_still_fail_closed() {
+    // Above the pipeline threshold: the digest must equal a plain SHA-256, and a corrupted
+    // CRC must still fail (the failure surfaces after the hashing thread has been fed).
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let big: Vec<u8> = (0..(5 << 20))
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if i % 3 == 0 {
+                b'a'
+            } else {
+                x as u8
+            }
+        })
+        .collect();
+    let zip = zip_to_vec(&[("big.bin", &big[..])]).unwrap();
+    let mut r = ZipReader::from_bytes(zip.clone(), ZipLimits::default()).unwrap();
+    let want: [u8; 32] = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&big).into()
+    };
+    assert_eq!(r.entry_sha256("big.bin").unwrap(), want);
+
+    let mut bad = zip.clone();
+    let crc = crc32fast::hash(&big).to_le_bytes();
+    for at in find(&bad, &crc) {
+        bad[at] ^= 0xff;
+    }
+    let mut r = ZipReader::from_bytes(bad, ZipLimits::default()).unwrap();
+    let err = r.entry_sha256("big.bin").unwrap_err();
+    assert!(err.is_integrity_error(), "{err}");
+}

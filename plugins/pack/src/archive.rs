@@ -14,6 +14,9 @@ struct ZipSource<R> {
     reader: ZipReader<R>,
     total: u64,
     done: u64,
+    /// Entry digests already computed: verification asks for some entries twice (listed
+    /// hash, then the payload contract), and the archive cannot change while it is open.
+    digests: BTreeMap<String, String>,
 }
 
 /// Receives (bytes processed, total bytes) while large archives are hashed. The binary
@@ -54,6 +57,9 @@ impl<R: Read + Seek> EntrySource for ZipSource<R> {
         names
     }
     fn entry_sha256(&mut self, name: &str) -> Result<String, RunpackError> {
+        if let Some(d) = self.digests.get(name) {
+            return Ok(d.clone());
+        }
         let size = self.reader.entry(name).map_or(0, |e| e.uncompressed_size);
         let digest = self
             .reader
@@ -62,6 +68,7 @@ impl<R: Read + Seek> EntrySource for ZipSource<R> {
             .map_err(entry_error)?;
         self.done += size;
         report(self.done, self.total);
+        self.digests.insert(name.to_string(), digest.clone());
         Ok(digest)
     }
     fn read_entry(&mut self, name: &str, max: u64) -> Result<Vec<u8>, RunpackError> {
@@ -90,6 +97,7 @@ pub fn open_entries(path: &Path) -> Result<Box<dyn EntrySource>, PackError> {
         reader,
         total,
         done: 0,
+        digests: BTreeMap::new(),
     }))
 }
 
@@ -100,6 +108,7 @@ pub fn open_bytes(bytes: Vec<u8>) -> Result<Box<dyn EntrySource>, PackError> {
         reader,
         total: 0,
         done: 0,
+        digests: BTreeMap::new(),
     }))
 }
 

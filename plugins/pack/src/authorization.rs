@@ -411,9 +411,15 @@ pub fn check_contract(source_ref: &str, src: &mut dyn EntrySource) -> Result<(),
         if !names.contains(&entry) {
             return verr(format!("authorization pack missing {entry}"));
         }
-        let content = src.read_entry(&entry, MAX_FILE_BYTES)?;
-        let computed = evidence_digest(&rel, &content)
-            .map_err(|e| RunpackError::Verification(format!("authorization evidence {e}")))?;
+        // Only JSON evidence needs its content (for the canonical digest); anything else is
+        // the plain hash, which the archive streams (and has usually computed already).
+        let computed = if rel.to_lowercase().ends_with(".json") {
+            let content = src.read_entry(&entry, MAX_FILE_BYTES)?;
+            evidence_digest(&rel, &content)
+                .map_err(|e| RunpackError::Verification(format!("authorization evidence {e}")))?
+        } else {
+            src.entry_sha256(&entry)?
+        };
         if !computed.eq_ignore_ascii_case(digest) {
             return verr(format!(
                 "authorization evidence digest mismatch for {name}: expected={digest} actual={computed}"
