@@ -2324,6 +2324,42 @@ mod tests {
     }
 
     #[test]
+    fn signed_checkpoints_verify_with_the_key() {
+        let s = session();
+        let key = gait_sdk::signing::KeyPair::generate().unwrap();
+        let key_file = s.root.join("k.key");
+        std::fs::write(&key_file, key.private_base64()).unwrap();
+        add(&s, "a", "allow");
+        checkpoint_at(
+            &CheckpointArgs {
+                journal: s.journal.clone(),
+                out: s.root.join("cp1.zip").display().to_string(),
+                private_key: key_file.display().to_string(),
+                ..Default::default()
+            },
+            t("2026-02-05T00:10:00Z"),
+        )
+        .unwrap();
+        let chain = s.root.join("s.journal_chain.json");
+        let keys = VerifyKeys {
+            require_signature: true,
+            private_key: key_file.display().to_string(),
+            ..Default::default()
+        };
+        assert!(verify_session_chain(&chain, &keys).unwrap().ok());
+        // An unsigned checkpoint fails when signatures are required, not otherwise.
+        add(&s, "b", "allow");
+        cp(&s, 2);
+        let rep = verify_session_chain(&chain, &keys).unwrap();
+        assert_eq!(rep.checkpoint_errors.len(), 1, "{rep:?}");
+        assert!(rep.checkpoint_errors[0].starts_with("checkpoint 2:"));
+        assert!(rep.checkpoint_errors[0].contains("signature"));
+        assert!(verify_session_chain(&chain, &VerifyKeys::default())
+            .unwrap()
+            .ok());
+    }
+
+    #[test]
     fn runpack_paths_resolve_relative_to_the_chain() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("d");

@@ -524,11 +524,11 @@ fn bad_session_input_exits_6_and_writes_nothing() {
 fn verify_forms_keep_their_behaviour() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    // `verify chain` is still the explicit not-supported-yet error.
+    // `verify chain` is its own form (not supported yet, or implemented later), never a run id.
     let (code, v) = run(d, &["verify", "chain", "--json"]);
     assert_eq!(code, 6, "{v}");
     assert!(
-        v["error"].as_str().unwrap().contains("not supported yet"),
+        !v["error"].as_str().unwrap().contains("runpack not found"),
         "{v}"
     );
     // Run ids and paths still verify runpacks.
@@ -541,4 +541,18 @@ fn verify_forms_keep_their_behaviour() {
     assert_eq!(code, 0, "{v}");
     let (code, _) = run(d, &["verify", "--json"]);
     assert_eq!(code, 6);
+}
+
+#[test]
+fn pack_build_from_a_chain_packs_the_latest_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    two_checkpoints(d);
+    let v = ok(
+        d,
+        &["pack", "build", "--from", CHAIN, "--out", "p.zip", "--json"],
+    );
+    assert_eq!(v["source_ref"], "run_it_cp_0002", "{v}");
+    let v = ok(d, &["pack", "verify", "p.zip", "--json"]);
+    assert_eq!(v["ok"], true);
 }
