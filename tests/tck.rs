@@ -622,3 +622,111 @@ fn authorization_packs_link_gate_evidence() {
         assert!(!w.join("bad.zip").exists(), "{name} wrote a pack");
     }
 }
+
+#[test]
+fn verify_chain_checks_run_trace_and_pack_together() {
+    let w = tempfile::tempdir().unwrap();
+    let w = w.path();
+    assert_eq!(gait(w, &["demo", "--json"]).code, 0);
+    let k = gait(
+        w,
+        &["keys", "init", "--out-dir", "k", "--prefix", "c", "--json"],
+    );
+    assert_eq!(k.code, 0);
+    std::fs::write(w.join("policy.yaml"), "default_verdict: allow\n").unwrap();
+    std::fs::write(
+        w.join("intent.json"),
+        r#"{"tool_name":"tool.read","args":{"path":"/tmp/x"},"targets":[{"kind":"path","value":"/tmp/x","operation":"read"}],"context":{"identity":"alice","workspace":"/w","risk_class":"low"}}"#,
+    )
+    .unwrap();
+    let ev = gait(
+        w,
+        &[
+            "gate",
+            "eval",
+            "--policy",
+            "policy.yaml",
+            "--intent",
+            "intent.json",
+            "--trace-out",
+            "trace.json",
+            "--key-mode",
+            "prod",
+            "--private-key",
+            "k/c_private.key",
+            "--json",
+        ],
+    );
+    assert_eq!(ev.code, 0, "{}", ev.json);
+    let b = gait(
+        w,
+        &[
+            "pack", "build", "--from", "run_demo", "--out", "p.zip", "--json",
+        ],
+    );
+    assert_eq!(b.code, 0);
+    let chain = |trace: &str, pack: &str| {
+        gait(
+            w,
+            &[
+                "verify",
+                "chain",
+                "--run",
+                "run_demo",
+                "--trace",
+                trace,
+                "--pack",
+                pack,
+                "--public-key",
+                "k/c_public.key",
+                "--json",
+            ],
+        )
+    };
+    let v = chain("trace.json", "p.zip");
+    assert_eq!(v.code, 0, "{}", v.json);
+    assert_eq!(v.json["trace"]["signature_status"], "verified");
+    assert_eq!(v.json["pack"]["ok"], true);
+
+    // A trace edited after signing fails the chain.
+    let mut t: Value =
+        serde_json::from_str(&std::fs::read_to_string(w.join("trace.json")).unwrap()).unwrap();
+    t["verdict"] = json!("block");
+    std::fs::write(w.join("forged_trace.json"), t.to_string()).unwrap();
+    let v = chain("forged_trace.json", "p.zip");
+    assert_eq!(v.code, 2, "{}", v.json);
+    assert_eq!(v.json["trace"]["ok"], false);
+
+    // A pack of another run does not link.
+    let input = tck_input();
+    gait(
+        w,
+        &[
+            "run",
+            "record",
+            "--input",
+            &input,
+            "--out-dir",
+            "gait-out",
+            "--json",
+        ],
+    );
+    gait(
+        w,
+        &[
+            "pack",
+            "build",
+            "--from",
+            "run_tck",
+            "--out",
+            "other.zip",
+            "--json",
+        ],
+    );
+    let v = chain("trace.json", "other.zip");
+    assert_eq!(v.code, 2, "{}", v.json);
+    assert!(v.json["pack"]["linkage_errors"][0]
+        .as_str()
+        .unwrap()
+        .contains("does not match"));
+}

@@ -11,6 +11,7 @@
 
 pub mod archive;
 pub mod authorization;
+pub mod chain;
 pub mod demo;
 pub mod error;
 pub mod packs;

@@ -2,6 +2,7 @@
 //! library; errors become exit codes only through `gait_sdk::cli::emit`.
 
 use clap::{Args, Parser, Subcommand};
+use gait_pack::chain::{self, ChainArgs};
 use gait_pack::packs::{self, BuildArgs, ExportArgs};
 use gait_pack::runs::{self, RecordArgs, ReplayArgs, VerifyKeys};
 use gait_pack::sessions::{self, AppendArgs, CheckpointArgs, SessionError, StartArgs};
@@ -119,10 +120,23 @@ enum VerifySub {
         #[command(flatten)]
         json: JsonFlag,
     },
-    // TODO(verify chain): `gait verify chain --run <id|path> [--trace t.json] [--pack p.zip]`
-    // goes here as a `Chain { … }` variant. Until it exists, `chain` is not a subcommand: it
-    // parses as a positional target and `runs::verify` rejects it with the "not supported
-    // yet" invalid-input error (exit 6).
+    /// Verify an incident's evidence end to end: the runpack, its signed gate trace and the
+    /// evidence pack built from it (exit 0 when every given part verifies, else 2).
+    Chain {
+        /// The run: a run id or runpack path (required).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        run: String,
+        /// A signed gate trace record (needs a verify key).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        trace: String,
+        /// An evidence pack of the same run (legacy guard pack, or a PackSpec run pack).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        pack: String,
+        #[command(flatten)]
+        keys: VerifyKeyFlags,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -482,6 +496,23 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                 });
                 (r, json.json, "verify session-chain")
             }
+            Some(VerifySub::Chain {
+                run,
+                trace,
+                pack,
+                keys,
+                json,
+            }) => (
+                chain::verify_chain(&ChainArgs {
+                    run,
+                    trace,
+                    pack,
+                    keys: keys.keys(),
+                })
+                .map_err(Into::into),
+                json.json,
+                "verify chain",
+            ),
         },
         Top::Demo(f) => (demo::demo(f.durable, f.policy), f.json.json, "demo"),
         Top::Run(cmd) => match cmd {

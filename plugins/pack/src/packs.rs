@@ -185,7 +185,15 @@ pub fn build(a: &BuildArgs) -> R<CommandOutput> {
             if pack_type == "job" { "job" } else { "voice" }
         )));
     }
-    let (path, rp) = load_runpack(&a.from)?;
+    // A session chain packs its latest checkpoint.
+    let from = if a.from.trim().to_lowercase().ends_with(".json") {
+        crate::sessions::latest_checkpoint_runpack(Path::new(a.from.trim()))?
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        a.from.clone()
+    };
+    let (path, rp) = load_runpack(&from)?;
     let mut src = open_entries(&path)?;
     let original = read_all(src.as_mut(), runpack::MAX_ENTRY_BYTES)?;
     let mut payload = BTreeMap::new();

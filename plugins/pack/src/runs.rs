@@ -384,11 +384,6 @@ pub fn verify_report_members(rep: &VerifyReport, m: &mut Map<String, Value>) {
 /// `gait verify <run_id|path>`.
 pub fn verify(target: &[String], keys: &VerifyKeys) -> R<CommandOutput> {
     let (key, required) = keys.resolve()?;
-    if let Some(form @ ("chain" | "session-chain")) = target.first().map(String::as_str) {
-        return Err(PackError::invalid(format!(
-            "gait verify {form} is not supported yet by this gait release"
-        )));
-    }
     let [target] = target else {
         return Err(PackError::invalid("expected run_id or path"));
     };
