@@ -26,6 +26,8 @@ pub mod schema;
 #[cfg(feature = "signing")]
 pub mod signing;
 pub mod time;
+#[cfg(feature = "trust")]
+pub mod trust;
 #[cfg(feature = "zip")]
 pub mod zip;
 
