@@ -59,6 +59,11 @@ pub enum Invocation {
         explicit: bool,
         error: Option<String>,
     },
+    /// `gait plugin <sub> …` for the management subcommands (see `manage::SUBCOMMANDS`).
+    PluginManage {
+        sub: String,
+        args: Vec<OsString>,
+    },
     /// Anything else: routed to a plugin.
     Run {
         command: String,
@@ -167,6 +172,12 @@ fn parse_plugin(rest: &[OsString]) -> Invocation {
         return Invocation::PluginUsage {
             explicit: true,
             error: None,
+        };
+    }
+    if let Some(known) = crate::manage::SUBCOMMANDS.iter().find(|s| sub == **s) {
+        return Invocation::PluginManage {
+            sub: known.to_string(),
+            args: rest[1..].to_vec(),
         };
     }
     if sub != "list" {

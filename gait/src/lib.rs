@@ -19,10 +19,13 @@ pub mod config;
 pub mod discovery;
 pub mod dispatch;
 pub mod error;
+pub mod manage;
 pub mod probe;
 pub mod registry;
+pub mod registry_cmds;
 pub mod suggest;
 pub mod trust;
+pub mod trust_cmd;
 
 pub use config::Config;
 pub use discovery::{Candidate, Source};

@@ -89,6 +89,12 @@ fn run(argv: &[OsString]) -> i32 {
             }
             exit::OK
         }
+        Invocation::PluginManage { sub, args } => gait_sdk::cli::emit(
+            gait_launcher::manage::run(&sub, &args, json),
+            json,
+            &shown_argv,
+            "gait plugin",
+        ),
         Invocation::PluginUsage { explicit: true, .. } => {
             print!("{}", cli::PLUGIN_USAGE);
             exit::OK
