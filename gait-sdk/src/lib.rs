@@ -9,10 +9,15 @@
 //! plugins, which cooperate only through the contracts defined here. It never prints except
 //! through [`cli::emit`] and never exits the process.
 
-#![forbid(unsafe_code)]
+// `unsafe` is forbidden everywhere except in `dynamic` (feature `dynamic`), the one module whose
+// FFI needs it; with that feature the crate denies it, and only that module allows it.
+#![cfg_attr(not(feature = "dynamic"), forbid(unsafe_code))]
+#![cfg_attr(feature = "dynamic", deny(unsafe_code))]
 
 pub mod cli;
 pub mod context;
+#[cfg(feature = "dynamic")]
+pub mod dynamic;
 pub mod error;
 pub mod fsutil;
 pub mod gojson;
