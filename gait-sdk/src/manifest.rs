@@ -6,9 +6,36 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the JSON contract between the launcher and plugins. Bumped only on breaking
-/// changes to the manifest, the argument convention or the output envelope.
-pub const CONTRACT_VERSION: u32 = 1;
+/// Version (semver) of the JSON contract between the launcher and plugins. The major part
+/// changes only on breaking changes to the manifest, the argument convention or the output
+/// envelope; the launcher refuses plugins of another major.
+pub const CONTRACT_VERSION: &str = "1.0.0";
+
+/// The major part of a contract version (`"1.2.0"` → 1); `None` when it is not semver-like.
+pub fn contract_major(version: &str) -> Option<u64> {
+    let mut parts = version.trim().split('.');
+    let major = parts.next()?.parse::<u64>().ok()?;
+    // Minor and patch, when present, must be numbers too (pre-release tags are not used).
+    for p in parts.by_ref().take(2) {
+        p.parse::<u64>().ok()?;
+    }
+    parts.next().is_none().then_some(major)
+}
+
+/// Accepts the contract version as a semver string or, as early manifests wrote it, a bare
+/// major number.
+fn de_contract_version<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::Number(n) => format!("{n}.0.0"),
+        Either::Text(s) => s,
+    })
+}
 
 /// The flag a plugin answers with its manifest.
 pub const MANIFEST_FLAG: &str = "--gait-manifest";
@@ -29,7 +56,8 @@ pub struct CommandDecl {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PluginManifest {
     pub schema_id: String,
-    pub contract_version: u32,
+    #[serde(deserialize_with = "de_contract_version")]
+    pub contract_version: String,
     pub name: String,
     pub version: String,
     #[serde(default)]
@@ -48,6 +76,8 @@ pub enum ManifestError {
     Name(String),
     #[error("manifest command {0:?} is not a valid command name")]
     Command(String),
+    #[error("manifest contract_version {0:?} is not a semver version")]
+    ContractVersion(String),
 }
 
 /// Plugin and command names: lower-case ASCII letters, digits, `-` and `_`, not starting with
@@ -65,7 +95,7 @@ impl PluginManifest {
     pub fn new(name: &str, version: &str, about: &str, commands: &[(&str, &str)]) -> Self {
         PluginManifest {
             schema_id: MANIFEST_SCHEMA_ID.to_string(),
-            contract_version: CONTRACT_VERSION,
+            contract_version: CONTRACT_VERSION.to_string(),
             name: name.to_string(),
             version: version.to_string(),
             about: about.to_string(),
@@ -92,6 +122,9 @@ impl PluginManifest {
         }
         if !is_valid_name(&m.name) {
             return Err(ManifestError::Name(m.name));
+        }
+        if contract_major(&m.contract_version).is_none() {
+            return Err(ManifestError::ContractVersion(m.contract_version));
         }
         if let Some(bad) = m.commands.iter().find(|c| !is_valid_name(&c.name)) {
             return Err(ManifestError::Command(bad.name.clone()));
@@ -120,6 +153,16 @@ mod tests {
         assert_eq!(back, m);
         assert!(back.serves("policy"));
         assert!(PluginManifest::parse("{}").is_err());
+        let old = r#"{"schema_id":"gait.plugin.manifest","contract_version":1,"name":"x","version":"1","commands":[]}"#;
+        assert_eq!(
+            PluginManifest::parse(old).unwrap().contract_version,
+            "1.0.0"
+        );
+        assert!(PluginManifest::parse(&old.replace(":1,", ":\"one\",")).is_err());
+        assert_eq!(contract_major("2.1.3"), Some(2));
+        assert_eq!(contract_major("2"), Some(2));
+        assert_eq!(contract_major("2.x"), None);
+        assert_eq!(contract_major("1.0.0.0"), None);
         let mut bad = m.clone();
         bad.commands[0].name = "../x".into();
         assert!(matches!(

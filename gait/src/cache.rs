@@ -32,7 +32,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub const CACHE_SCHEMA_ID: &str = "gait.launcher.manifest_cache";
-pub const CACHE_SCHEMA_VERSION: u32 = 1;
+pub const CACHE_SCHEMA_VERSION: u32 = 2;
 /// A cache bigger than this is not ours to parse.
 const MAX_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// A broken outcome is trusted for this long, then the plugin is probed again: a probe that
@@ -46,6 +46,22 @@ struct CacheFile {
     schema_version: u32,
     launcher_version: String,
     entries: BTreeMap<String, Entry>,
+    /// Successful trust checks (the cache lives in the user's own `~/.gait`, the same trust
+    /// domain as the trust store it summarises).
+    #[serde(default)]
+    trust: BTreeMap<String, TrustEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrustEntry {
+    size: u64,
+    mtime_ns: i64,
+    ino: u64,
+    ctime_ns: i64,
+    /// [`crate::trust::Admission::fingerprint`] at the time of the check.
+    fingerprint: String,
+    /// How the plugin was admitted, for `gait plugin list`.
+    how: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -53,6 +69,8 @@ struct Entry {
     size: u64,
     mtime_ns: i64,
     ino: u64,
+    #[serde(default)]
+    ctime_ns: i64,
     /// Unix seconds of the probe.
     probed_at: i64,
     outcome: CachedOutcome,
@@ -97,6 +115,7 @@ impl From<CachedOutcome> for ProbeOutcome {
 pub struct ManifestCache {
     file: Option<PathBuf>,
     entries: BTreeMap<String, Entry>,
+    trust: BTreeMap<String, TrustEntry>,
     dirty: bool,
 }
 
@@ -109,7 +128,7 @@ impl ManifestCache {
     /// Loads `file`, starting empty when it is missing, unreadable, corrupt or written by a
     /// different launcher version (whose probe classification may differ).
     pub fn load(file: Option<&Path>) -> Self {
-        let entries = file
+        let (entries, trust) = file
             .and_then(|f| gait_sdk::fsutil::read_capped(f, MAX_CACHE_BYTES).ok())
             .and_then(|bytes| serde_json::from_slice::<CacheFile>(&bytes).ok())
             .filter(|c| {
@@ -117,11 +136,12 @@ impl ManifestCache {
                     && c.schema_version == CACHE_SCHEMA_VERSION
                     && c.launcher_version == env!("CARGO_PKG_VERSION")
             })
-            .map(|c| c.entries)
+            .map(|c| (c.entries, c.trust))
             .unwrap_or_default();
         ManifestCache {
             file: file.map(Path::to_path_buf),
             entries,
+            trust,
             dirty: false,
         }
     }
@@ -149,6 +169,7 @@ impl ManifestCache {
             size,
             mtime_ns,
             ino,
+            ctime_ns,
         } = candidate.key;
         self.entries.insert(
             path.to_string(),
@@ -156,6 +177,7 @@ impl ManifestCache {
                 size,
                 mtime_ns,
                 ino,
+                ctime_ns,
                 probed_at: now,
                 outcome: outcome.into(),
             },
@@ -163,12 +185,58 @@ impl ManifestCache {
         self.dirty = true;
     }
 
+    /// How `candidate` was admitted, if an earlier check of the same file under the same
+    /// trust state (`fingerprint`) succeeded.
+    pub fn get_trust(&self, candidate: &Candidate, fingerprint: &str) -> Option<String> {
+        let e = self.trust.get(candidate.path.to_str()?)?;
+        let same = FileKey {
+            size: e.size,
+            mtime_ns: e.mtime_ns,
+            ino: e.ino,
+            ctime_ns: e.ctime_ns,
+        } == candidate.key
+            && e.fingerprint == fingerprint;
+        same.then(|| e.how.clone())
+    }
+
+    pub fn put_trust(&mut self, candidate: &Candidate, fingerprint: &str, how: &str) {
+        let Some(path) = candidate.path.to_str() else {
+            return;
+        };
+        let FileKey {
+            size,
+            mtime_ns,
+            ino,
+            ctime_ns,
+        } = candidate.key;
+        self.trust.insert(
+            path.to_string(),
+            TrustEntry {
+                size,
+                mtime_ns,
+                ino,
+                ctime_ns,
+                fingerprint: fingerprint.to_string(),
+                how: how.to_string(),
+            },
+        );
+        self.dirty = true;
+    }
+
+    /// Forgets a trust decision (the file failed a check).
+    pub fn drop_trust(&mut self, candidate: &Candidate) {
+        if let Some(path) = candidate.path.to_str() {
+            self.dirty |= self.trust.remove(path).is_some();
+        }
+    }
+
     /// Drops entries for plugins that no longer exist. Only meaningful after a full scan of
     /// every search directory.
     pub fn retain_paths(&mut self, keep: &HashSet<PathBuf>) {
-        let before = self.entries.len();
+        let before = self.entries.len() + self.trust.len();
         self.entries.retain(|p, _| keep.contains(Path::new(p)));
-        self.dirty |= self.entries.len() != before;
+        self.trust.retain(|p, _| keep.contains(Path::new(p)));
+        self.dirty |= self.entries.len() + self.trust.len() != before;
     }
 
     pub fn is_dirty(&self) -> bool {
@@ -196,9 +264,11 @@ impl ManifestCache {
             schema_version: CACHE_SCHEMA_VERSION,
             launcher_version: env!("CARGO_PKG_VERSION").into(),
             entries: std::mem::take(&mut self.entries),
+            trust: std::mem::take(&mut self.trust),
         };
         let text = serde_json::to_string(&doc);
         self.entries = doc.entries;
+        self.trust = doc.trust;
         let text = text.map_err(io::Error::other)?;
         gait_sdk::fsutil::write_atomic(file, text.as_bytes(), 0o644)?;
         self.dirty = false;
@@ -211,6 +281,7 @@ fn key_of(e: &Entry) -> FileKey {
         size: e.size,
         mtime_ns: e.mtime_ns,
         ino: e.ino,
+        ctime_ns: e.ctime_ns,
     }
 }
 

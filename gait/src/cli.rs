@@ -456,6 +456,7 @@ mod tests {
             path: format!("/p/gait-{name}").into(),
             source: Source::PluginDir,
             state: PluginState::Ok(PluginManifest::new(name, "1.0.0", "", cmds)),
+            trust: None,
         };
         let plugins = vec![
             plugin(
@@ -474,6 +475,7 @@ mod tests {
                 state: PluginState::Broken {
                     reason: "timed out".into(),
                 },
+                trust: None,
             },
         ];
         let help = render_help(&plugins);

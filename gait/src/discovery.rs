@@ -3,10 +3,11 @@
 //! Directories are searched in precedence order: the launcher's own directory, the plugin
 //! directory, then each `PATH` entry. The first plugin of a name wins, so nothing on `PATH`
 //! can shadow a plugin shipped beside the launcher or installed in the plugin directory.
-//! Later plugins of the same name are reported as shadowed and never run.
+//! Later plugins of the same name are reported as shadowed and never run. Trust is decided
+//! later, for the winner only (`trust`), and a refused winner keeps its name: a plugin on
+//! `PATH` can never step in for a bundled or installed plugin that failed verification.
 
 use crate::config::Config;
-use crate::trust::{Admission, TrustError};
 use gait_sdk::manifest::is_valid_name;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
@@ -47,6 +48,10 @@ pub struct FileKey {
     pub mtime_ns: i64,
     /// Inode number: catches a replacement that kept size and mtime (`cp -p`, `install -p`).
     pub ino: u64,
+    /// Status change time in nanoseconds: cannot be set by user space, so an in-place
+    /// rewrite that restores size and mtime is still noticed.
+    #[doc(alias = "ctime")]
+    pub ctime_ns: i64,
 }
 
 impl FileKey {
@@ -56,10 +61,16 @@ impl FileKey {
             .checked_mul(1_000_000_000)
             .and_then(|s| s.checked_add(meta.mtime_nsec()))
             .unwrap_or(i64::MAX);
+        let ctime_ns = meta
+            .ctime()
+            .checked_mul(1_000_000_000)
+            .and_then(|s| s.checked_add(meta.ctime_nsec()))
+            .unwrap_or(i64::MAX);
         FileKey {
             size: meta.len(),
             mtime_ns,
             ino: meta.ino(),
+            ctime_ns,
         }
     }
 }
@@ -127,12 +138,10 @@ pub fn search_dirs(config: &Config) -> Vec<(PathBuf, Source)> {
 /// How a found plugin stands against the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
-    /// The first admitted plugin of its name: it may be probed and run.
+    /// The first plugin of its name: it may be verified, probed and run.
     Winner,
     /// A plugin of the same name was found earlier in precedence.
     Shadowed { by: PathBuf },
-    /// Refused by the trust policy; never run.
-    Rejected(TrustError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -157,7 +166,7 @@ impl Precedence {
     /// Scans `dir` and ranks what it holds against everything visited before. A directory
     /// reached twice (the launcher installed in a `PATH` directory, duplicate `PATH` entries,
     /// symlinked directories) is scanned once.
-    pub fn visit(&mut self, dir: &Path, source: Source, admission: &dyn Admission) -> Vec<Found> {
+    pub fn visit(&mut self, dir: &Path, source: Source) -> Vec<Found> {
         let Ok(canonical) = dir.canonicalize() else {
             return Vec::new();
         };
@@ -169,8 +178,6 @@ impl Precedence {
             .map(|candidate| {
                 let standing = if let Some(by) = self.winners.get(&candidate.name) {
                     Standing::Shadowed { by: by.clone() }
-                } else if let Err(e) = admission.admit(&candidate) {
-                    Standing::Rejected(e)
                 } else {
                     self.winners
                         .insert(candidate.name.clone(), candidate.path.clone());
@@ -186,17 +193,16 @@ impl Precedence {
 }
 
 /// Every plugin in every search directory, in precedence order.
-pub fn discover(dirs: &[(PathBuf, Source)], admission: &dyn Admission) -> Vec<Found> {
+pub fn discover(dirs: &[(PathBuf, Source)]) -> Vec<Found> {
     let mut precedence = Precedence::new();
     dirs.iter()
-        .flat_map(|(dir, source)| precedence.visit(dir, *source, admission))
+        .flat_map(|(dir, source)| precedence.visit(dir, *source))
         .collect()
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::trust::AdmitAll;
     use std::ffi::OsString;
 
     pub(crate) fn write_exec(dir: &Path, file: &str, body: &str) -> PathBuf {
@@ -262,7 +268,7 @@ pub(crate) mod tests {
             // A duplicate PATH entry is scanned once.
             (path1.clone(), Source::Path),
         ];
-        let found = discover(&dirs, &AdmitAll);
+        let found = discover(&dirs);
         let summary: Vec<(String, Source, bool)> = found
             .iter()
             .map(|f| {
@@ -297,29 +303,5 @@ pub(crate) mod tests {
                 by: path1.join("gait-tool")
             }
         );
-    }
-
-    #[test]
-    fn rejected_plugins_do_not_claim_their_name() {
-        struct RejectBundled;
-        impl Admission for RejectBundled {
-            fn admit(&self, c: &Candidate) -> Result<(), TrustError> {
-                match c.source {
-                    Source::Bundled => Err(TrustError {
-                        reason: "unsigned".into(),
-                    }),
-                    _ => Ok(()),
-                }
-            }
-        }
-        let root = tempfile::tempdir().unwrap();
-        let (a, b) = (root.path().join("a"), root.path().join("b"));
-        fs::create_dir(&a).unwrap();
-        fs::create_dir(&b).unwrap();
-        write_exec(&a, "gait-x", "");
-        write_exec(&b, "gait-x", "");
-        let found = discover(&[(a, Source::Bundled), (b, Source::Path)], &RejectBundled);
-        assert!(matches!(found[0].standing, Standing::Rejected(_)));
-        assert_eq!(found[1].standing, Standing::Winner);
     }
 }

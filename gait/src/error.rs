@@ -23,6 +23,13 @@ pub enum LauncherError {
         path: PathBuf,
         reason: String,
     },
+    /// The plugin named after the command was refused by the trust policy.
+    Refused {
+        name: String,
+        error: crate::trust::TrustError,
+    },
+    /// The plugin named after the command speaks another contract major.
+    Incompatible { name: String, reason: String },
     /// `exec` of the chosen plugin failed.
     Exec { path: PathBuf, error: io::Error },
 }
@@ -40,6 +47,12 @@ impl fmt::Display for LauncherError {
                     "plugin {name:?} ({}) cannot be used: {reason}",
                     path.display()
                 )
+            }
+            LauncherError::Refused { name, error } => {
+                write!(f, "refusing to run plugin {name:?}: {error}")
+            }
+            LauncherError::Incompatible { name, reason } => {
+                write!(f, "refusing to run plugin {name:?}: {reason}")
             }
             LauncherError::Exec { path, error } => {
                 write!(
@@ -68,7 +81,12 @@ impl LauncherError {
             LauncherError::Usage { .. } | LauncherError::UnknownCommand { .. } => {
                 Category::InvalidInput
             }
-            LauncherError::BrokenPlugin { .. } => Category::DependencyMissing,
+            LauncherError::BrokenPlugin { .. } | LauncherError::Incompatible { .. } => {
+                Category::DependencyMissing
+            }
+            // Refusing to run what cannot be vouched for is a verification failure (exit 2),
+            // whether the plugin is merely untrusted or was tampered with.
+            LauncherError::Refused { .. } => Category::VerificationFailed,
             LauncherError::Exec { error, .. } if error.kind() == io::ErrorKind::NotFound => {
                 Category::DependencyMissing
             }
@@ -92,6 +110,10 @@ impl LauncherError {
             } => Some("run `gait --help` to list the installed commands".into()),
             LauncherError::BrokenPlugin { .. } => {
                 Some("run `gait plugin list` for details; fix, update or remove the plugin".into())
+            }
+            LauncherError::Refused { error, .. } => Some(error.hint.clone()),
+            LauncherError::Incompatible { .. } => {
+                Some("run `gait plugin list` to see each plugin's contract version".into())
             }
             LauncherError::Exec { .. } => None,
         }

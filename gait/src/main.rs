@@ -30,7 +30,11 @@ fn run(argv: &[OsString]) -> i32 {
         Ok(i) => i,
         Err(e) => return fail(&e, json, &shown_argv),
     };
-    let registry = || Registry::new(Config::from_env(), trust::default_admission());
+    let registry = || {
+        let config = Config::from_env();
+        let admission = trust::default_admission(config.plugin_dir.clone());
+        Registry::new(config, admission)
+    };
     match invocation {
         Invocation::Run { command, rest } => route(registry(), &command, &rest, json, &shown_argv),
         Invocation::HelpFor { command } => {
@@ -131,11 +135,21 @@ fn route(mut reg: Registry, command: &str, rest: &[OsString], json: bool, argv: 
         p.name == command
             && matches!(
                 p.state,
-                PluginState::Broken { .. } | PluginState::Rejected { .. }
+                PluginState::Broken { .. }
+                    | PluginState::Rejected(_)
+                    | PluginState::Incompatible(_)
             )
     });
-    let err = match unusable {
-        Some(p) => LauncherError::BrokenPlugin {
+    let err = match unusable.map(|p| (p, &p.state)) {
+        Some((p, PluginState::Rejected(error))) => LauncherError::Refused {
+            name: p.name.clone(),
+            error: error.clone(),
+        },
+        Some((p, PluginState::Incompatible(_))) => LauncherError::Incompatible {
+            name: p.name.clone(),
+            reason: p.reason().unwrap_or_default(),
+        },
+        Some((p, _)) => LauncherError::BrokenPlugin {
             name: p.name.clone(),
             path: p.path.clone(),
             reason: p.reason().unwrap_or_default(),

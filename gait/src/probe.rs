@@ -5,7 +5,7 @@
 //! plugin that hangs or floods must cost the launcher a bounded delay, never a hang.
 
 use crate::config::ENV_LAUNCHER;
-use gait_sdk::manifest::{PluginManifest, CONTRACT_VERSION, MANIFEST_FLAG, MANIFEST_SCHEMA_ID};
+use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG, MANIFEST_SCHEMA_ID};
 use std::io::{self, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -179,12 +179,8 @@ pub fn classify(status: ExitStatus, output: &[u8]) -> ProbeOutcome {
         return no_manifest();
     }
     match PluginManifest::parse(text) {
-        Ok(m) if m.contract_version != CONTRACT_VERSION => ProbeOutcome::Broken {
-            reason: format!(
-                "manifest contract_version {} is not supported (launcher speaks {CONTRACT_VERSION})",
-                m.contract_version
-            ),
-        },
+        // A manifest of another contract major is still a manifest: the registry marks the
+        // plugin incompatible and names both versions.
         Ok(m) => ProbeOutcome::Manifest(m),
         Err(e) => ProbeOutcome::Broken {
             reason: format!("invalid manifest: {e}"),
@@ -241,10 +237,10 @@ mod tests {
             ProbeOutcome::Broken { .. }
         ));
         let mut future = m;
-        future.contract_version = CONTRACT_VERSION + 1;
+        future.contract_version = "2.0.0".into();
         assert!(matches!(
             classify(exit(0), future.to_json().as_bytes()),
-            ProbeOutcome::Broken { .. }
+            ProbeOutcome::Manifest(_)
         ));
     }
 

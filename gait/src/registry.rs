@@ -12,10 +12,10 @@ use crate::cache::ManifestCache;
 use crate::config::Config;
 use crate::discovery::{search_dirs, Candidate, FileKey, Found, Precedence, Source, Standing};
 use crate::probe::{probe, ProbeOutcome};
-use crate::trust::Admission;
-use gait_sdk::manifest::{CommandDecl, PluginManifest};
+use crate::trust::{Admission, TrustError};
+use gait_sdk::manifest::{contract_major, CommandDecl, PluginManifest, CONTRACT_VERSION};
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ops::Range;
 use std::path::PathBuf;
 
@@ -36,8 +36,11 @@ pub enum PluginState {
     ManifestLess { reason: String },
     /// Cannot be used (hung, flooded, crashed, invalid manifest); skipped for routing.
     Broken { reason: String },
-    /// Refused by the trust policy; never run.
-    Rejected { reason: String },
+    /// Refused by the trust policy; never run. It keeps its name: no plugin later in
+    /// precedence serves in its place.
+    Rejected(TrustError),
+    /// Speaks another major version of the plugin contract; never dispatched to.
+    Incompatible(PluginManifest),
     /// A plugin of the same name earlier in precedence wins; never run.
     Shadowed { by: PathBuf },
 }
@@ -48,6 +51,8 @@ pub struct PluginInfo {
     pub path: PathBuf,
     pub source: Source,
     pub state: PluginState,
+    /// How the trust policy admitted it, once checked.
+    pub trust: Option<String>,
 }
 
 impl PluginInfo {
@@ -74,14 +79,14 @@ impl PluginInfo {
 
     pub fn version(&self) -> &str {
         match &self.state {
-            PluginState::Ok(m) => &m.version,
+            PluginState::Ok(m) | PluginState::Incompatible(m) => &m.version,
             _ => UNKNOWN_VERSION,
         }
     }
 
-    pub fn contract_version(&self) -> Option<u32> {
+    pub fn contract_version(&self) -> Option<&str> {
         match &self.state {
-            PluginState::Ok(m) => Some(m.contract_version),
+            PluginState::Ok(m) | PluginState::Incompatible(m) => Some(&m.contract_version),
             _ => None,
         }
     }
@@ -99,7 +104,8 @@ impl PluginInfo {
             PluginState::Unprobed => "unprobed",
             PluginState::Ok(_) | PluginState::ManifestLess { .. } => "ok",
             PluginState::Broken { .. } => "broken",
-            PluginState::Rejected { .. } => "rejected",
+            PluginState::Rejected(_) => "rejected",
+            PluginState::Incompatible(_) => "incompatible",
             PluginState::Shadowed { .. } => "shadowed",
         }
     }
@@ -111,9 +117,9 @@ impl PluginInfo {
                 "no manifest ({reason}); serves only \"{}\"",
                 self.name
             )),
-            PluginState::Broken { reason } | PluginState::Rejected { reason } => {
-                Some(reason.clone())
-            }
+            PluginState::Broken { reason } => Some(reason.clone()),
+            PluginState::Rejected(e) => Some(e.to_string()),
+            PluginState::Incompatible(m) => Some(incompatibility(&self.name, m)),
             PluginState::Shadowed { by } => Some(format!("shadowed by {}", by.display())),
             PluginState::Unprobed | PluginState::Ok(_) => None,
         }
@@ -133,6 +139,12 @@ impl PluginInfo {
             "contract_version".into(),
             self.contract_version().map_or(Value::Null, Value::from),
         );
+        if let Some(t) = &self.trust {
+            m.insert("trust".into(), t.clone().into());
+        }
+        if let PluginState::Rejected(e) = &self.state {
+            m.insert("hint".into(), e.hint.clone().into());
+        }
         m.insert("about".into(), self.about().into());
         m.insert("path".into(), self.path.display().to_string().into());
         m.insert("source".into(), self.source.as_str().into());
@@ -165,6 +177,19 @@ pub struct Registry {
     keys: Vec<FileKey>,
     /// `plugins` index range of each directory visited so far.
     visited: Vec<Range<usize>>,
+    /// Trust-state fingerprints, computed once per source.
+    fingerprints: HashMap<Source, Option<String>>,
+}
+
+/// Why a plugin of another contract major cannot run, and the fix.
+pub fn incompatibility(name: &str, m: &PluginManifest) -> String {
+    format!(
+        "gait-{name} {} speaks plugin contract {}, but this launcher speaks {CONTRACT_VERSION}; install a gait-{name} built for contract {}.x (`gait plugin install {name}`), or a gait launcher for contract {}",
+        m.version,
+        m.contract_version,
+        contract_major(CONTRACT_VERSION).unwrap_or(0),
+        m.contract_version
+    )
 }
 
 impl Registry {
@@ -181,6 +206,7 @@ impl Registry {
             plugins: Vec::new(),
             keys: Vec::new(),
             visited: Vec::new(),
+            fingerprints: HashMap::new(),
         }
     }
 
@@ -249,14 +275,11 @@ impl Registry {
         for Found {
             candidate,
             standing,
-        } in self.precedence.visit(&dir, source, self.admission.as_ref())
+        } in self.precedence.visit(&dir, source)
         {
             let state = match standing {
                 Standing::Winner => PluginState::Unprobed,
                 Standing::Shadowed { by } => PluginState::Shadowed { by },
-                Standing::Rejected(e) => PluginState::Rejected {
-                    reason: e.to_string(),
-                },
             };
             self.keys.push(candidate.key);
             self.plugins.push(PluginInfo {
@@ -264,6 +287,7 @@ impl Registry {
                 path: candidate.path,
                 source: candidate.source,
                 state,
+                trust: None,
             });
         }
         self.visited.push(start..self.plugins.len());
@@ -294,6 +318,11 @@ impl Registry {
                 continue;
             }
             let candidate = self.candidate(i);
+            // Nothing is run, not even for its manifest, before the trust policy admits it.
+            if let Err(e) = self.admit(i, &candidate) {
+                self.plugins[i].state = PluginState::Rejected(e);
+                continue;
+            }
             match self.cache.get(&candidate, now) {
                 Some(outcome) => self.plugins[i].state = state_of(outcome),
                 None => misses.push((i, candidate)),
@@ -327,6 +356,38 @@ impl Registry {
         }
     }
 
+    /// Runs the trust policy for plugin `i`, answering from the cache when the same file was
+    /// admitted under the same trust state before.
+    fn admit(&mut self, i: usize, candidate: &Candidate) -> Result<(), TrustError> {
+        let source = candidate.source;
+        let admission = self.admission.as_ref();
+        let fingerprint = self
+            .fingerprints
+            .entry(source)
+            .or_insert_with(|| admission.fingerprint(source))
+            .clone();
+        if let Some(fp) = &fingerprint {
+            if let Some(how) = self.cache.get_trust(candidate, fp) {
+                self.plugins[i].trust = Some(how);
+                return Ok(());
+            }
+        }
+        match self.admission.admit(candidate) {
+            Ok(how) => {
+                let how = how.as_str();
+                if let Some(fp) = &fingerprint {
+                    self.cache.put_trust(candidate, fp, &how);
+                }
+                self.plugins[i].trust = Some(how);
+                Ok(())
+            }
+            Err(e) => {
+                self.cache.drop_trust(candidate);
+                Err(e)
+            }
+        }
+    }
+
     fn candidate(&self, i: usize) -> Candidate {
         let p = &self.plugins[i];
         Candidate {
@@ -340,6 +401,11 @@ impl Registry {
 
 fn state_of(outcome: ProbeOutcome) -> PluginState {
     match outcome {
+        ProbeOutcome::Manifest(m)
+            if contract_major(&m.contract_version) != contract_major(CONTRACT_VERSION) =>
+        {
+            PluginState::Incompatible(m)
+        }
         ProbeOutcome::Manifest(m) => PluginState::Ok(m),
         ProbeOutcome::NoManifest { reason } => PluginState::ManifestLess { reason },
         ProbeOutcome::Broken { reason } => PluginState::Broken { reason },
@@ -525,10 +591,12 @@ mod tests {
                 "m",
                 &[("alpha", "A")],
             )),
+            trust: Some("installed (key ABC)".into()),
         };
         let v = info.to_json();
         assert_eq!(v["version"], "1.2.3");
-        assert_eq!(v["contract_version"], 1);
+        assert_eq!(v["contract_version"], "1.0.0");
+        assert_eq!(v["trust"], "installed (key ABC)");
         assert_eq!(v["source"], "plugin-dir");
         assert_eq!(v["status"], "ok");
         assert_eq!(v["commands"][0]["name"], "alpha");

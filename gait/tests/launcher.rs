@@ -5,6 +5,7 @@
 //! real plugin uses.
 
 use assert_cmd::Command;
+use gait_sdk::trust::{sha256_file, TrustStore};
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -18,7 +19,7 @@ struct Env {
 impl Env {
     fn new() -> Env {
         let root = tempfile::tempdir().unwrap();
-        for d in ["home", "plugins", "path1", "path2", "cache"] {
+        for d in ["home", "plugins", "path1", "path2", "cache", "trust"] {
             fs::create_dir(root.path().join(d)).unwrap();
         }
         Env { root }
@@ -50,7 +51,18 @@ impl Env {
         self.script(dir, &format!("gait-{name}"), &body)
     }
 
+    /// Writes an executable script and trusts exactly its content, the way
+    /// `gait plugin trust <path>` would (the trust rules themselves are tested in trust.rs).
     fn script(&self, dir: &str, file: &str, body: &str) -> PathBuf {
+        let p = self.untrusted_script(dir, file, body);
+        let mut store = TrustStore::load(&self.dir("trust")).unwrap();
+        store
+            .persist_file(&p, &sha256_file(&p).unwrap(), "test")
+            .unwrap();
+        p
+    }
+
+    fn untrusted_script(&self, dir: &str, file: &str, body: &str) -> PathBuf {
         let p = self.dir(dir).join(file);
         fs::write(&p, body).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
@@ -69,6 +81,7 @@ impl Env {
             .env("PATH", path)
             .env("GAIT_PLUGIN_DIR", self.dir("plugins"))
             .env("GAIT_CACHE_DIR", self.dir("cache"))
+            .env("GAIT_TRUST_DIR", self.dir("trust"))
             .timeout(Duration::from_secs(30));
         cmd
     }
@@ -209,7 +222,8 @@ fn plugin_list_json_describes_each_plugin() {
     let m = entry(&list, &multi);
     assert_eq!(m["name"], "multi");
     assert_eq!(m["version"], "2.3.4");
-    assert_eq!(m["contract_version"], 1);
+    assert_eq!(m["contract_version"], "1.0.0");
+    assert_eq!(m["trust"], "trusted file");
     assert_eq!(m["source"], "plugin-dir");
     assert_eq!(m["status"], "ok");
     assert_eq!(m["manifest"], true);
@@ -387,4 +401,168 @@ fn works_without_home_or_cache() {
         .assert()
         .success();
     assert!(stdout(&out).starts_with("[multi]\n"));
+}
+
+// ---------------------------------------------------------------- trust
+
+fn minisign() -> Option<&'static str> {
+    if Path::new("/usr/bin/minisign").exists() {
+        return Some("/usr/bin/minisign");
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "minisign is required in CI (.ci/run installs the Debian package)"
+    );
+    eprintln!("skipping: minisign not installed");
+    None
+}
+
+/// A throwaway minisign key pair in `dir`: (secret key path, public key path, key id).
+fn minisign_key(tool: &str, dir: &Path, name: &str) -> (PathBuf, PathBuf, String) {
+    let (sk, pk) = (
+        dir.join(format!("{name}.key")),
+        dir.join(format!("{name}.pub")),
+    );
+    let ok = std::process::Command::new(tool)
+        .args(["-G", "-W", "-f", "-p"])
+        .arg(&pk)
+        .arg("-s")
+        .arg(&sk)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "minisign -G failed");
+    let text = fs::read_to_string(&pk).unwrap();
+    let id = text
+        .lines()
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    (sk, pk, id)
+}
+
+fn minisign_sign(tool: &str, sk: &Path, file: &Path) {
+    let ok = std::process::Command::new(tool)
+        .args(["-S", "-s"])
+        .arg(sk)
+        .arg("-m")
+        .arg(file)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    assert!(ok, "minisign -S failed");
+}
+
+const TOOL_MANIFEST: &str = r#"{"schema_id":"gait.plugin.manifest","contract_version":"1.0.0","name":"zz-tool","version":"1.0.0","commands":[{"name":"zz-tool","about":"t"}]}"#;
+
+fn tool_body(tag: &str) -> String {
+    format!(
+        "#!/bin/sh\nif [ \"$1\" = --gait-manifest ]; then echo '{TOOL_MANIFEST}'; exit 0; fi\necho {tag}\n"
+    )
+}
+
+#[test]
+fn untrusted_path_plugin_is_listed_but_refused_until_trusted() {
+    let env = Env::new();
+    let p = env.untrusted_script("path1", "gait-zz-tool", &tool_body("ran"));
+    let out = env.gait().args(["zz-tool", "--json"]).assert().code(2);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(v["error_category"], "verification_failed", "{v}");
+    assert!(
+        v["hint"].as_str().unwrap().contains("gait plugin trust"),
+        "{v}"
+    );
+    assert!(!stdout(&out).contains("ran"));
+    let list = env.plugin_list();
+    assert_eq!(entry(&list, &p)["status"], "rejected");
+
+    // `gait plugin trust <path>` records this exact content; then it runs.
+    env.gait()
+        .args(["plugin", "trust"])
+        .arg(&p)
+        .arg("--json")
+        .assert()
+        .success();
+    let out = env.gait().arg("zz-tool").assert().success();
+    assert!(stdout(&out).contains("ran"));
+
+    // A replaced binary (same path) is checked again and refused.
+    env.untrusted_script("path1", "gait-zz-tool", &tool_body("evil"));
+    let out = env.gait().arg("zz-tool").assert().code(2);
+    assert!(!stdout(&out).contains("evil"));
+}
+
+#[test]
+fn signed_path_plugin_runs_with_a_trusted_key_and_tampering_is_refused() {
+    let Some(tool) = minisign() else { return };
+    let env = Env::new();
+    let (sk, pk, id) = minisign_key(tool, &env.dir("home"), "pub1");
+    let p = env.untrusted_script("path1", "gait-zz-tool", &tool_body("signed"));
+    minisign_sign(tool, &sk, &p);
+
+    // Signed by an unknown key: refused, and the hint names the key id.
+    let out = env.gait().args(["zz-tool", "--json"]).assert().code(2);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains(&id), "{v}");
+
+    env.gait()
+        .args(["plugin", "trust", "--key"])
+        .arg(&pk)
+        .assert()
+        .success();
+    let out = env.gait().arg("zz-tool").assert().success();
+    assert!(stdout(&out).contains("signed"));
+    let list = env.plugin_list();
+    assert_eq!(entry(&list, &p)["trust"], format!("signed (key {id})"));
+
+    // Tampered after signing (same size, so only the hash can tell): verification error.
+    let body = tool_body("signed").replace("signed", "SIGNED");
+    fs::write(&p, body).unwrap();
+    let out = env.gait().args(["zz-tool", "--json"]).assert().code(2);
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert!(
+        v["error"].as_str().unwrap().contains("verification failed"),
+        "{v}"
+    );
+    assert!(!stdout(&out).contains("SIGNED"));
+}
+
+#[test]
+fn a_refused_installed_plugin_is_not_replaced_by_a_path_plugin() {
+    let env = Env::new();
+    // In the plugin directory but neither installed nor trusted...
+    env.untrusted_script("plugins", "gait-zz-tool", &tool_body("installed"));
+    // ...and a trusted plugin of the same name on PATH.
+    let on_path = env.script("path1", "gait-zz-tool", &tool_body("path"));
+    let out = env.gait().arg("zz-tool").assert().code(2);
+    assert!(!stdout(&out).contains("path"));
+    let list = env.plugin_list();
+    assert_eq!(entry(&list, &on_path)["status"], "shadowed");
+}
+
+#[test]
+fn contract_major_mismatch_is_refused_with_both_versions() {
+    let env = Env::new();
+    let manifest = TOOL_MANIFEST.replace("\"1.0.0\",\"name\"", "\"2.0.0\",\"name\"");
+    env.script(
+        "path1",
+        "gait-zz-tool",
+        &format!("#!/bin/sh\nif [ \"$1\" = --gait-manifest ]; then echo '{manifest}'; exit 0; fi\necho ran\n"),
+    );
+    let out = env.gait().args(["zz-tool", "--json"]).assert().failure();
+    let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let e = v["error"].as_str().unwrap();
+    assert!(
+        e.contains("2.0.0") && e.contains("1.0.0") && e.contains("zz-tool"),
+        "{v}"
+    );
+    assert!(!stdout(&out).contains("ran"));
+    let list = env.plugin_list();
+    let p = env.dir("path1").join("gait-zz-tool");
+    assert_eq!(entry(&list, &p)["status"], "incompatible");
 }
