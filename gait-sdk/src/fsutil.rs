@@ -102,6 +102,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Writes several files atomically, each as [`write_atomic`] does, but with one directory
+/// fsync per distinct parent: a command that records two pieces of evidence side by side pays
+/// for three syncs instead of four. Every file is complete on disk before any is renamed into
+/// place; on error, temp files are removed and nothing is renamed.
+pub fn write_atomic_batch(files: &[(&Path, &[u8], u32)]) -> io::Result<()> {
+    let mut staged = Vec::with_capacity(files.len());
+    for (path, bytes, mode) in files {
+        let parent = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        create_dir_all_mode(&parent, 0o750)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".gait-tmp-")
+            .tempfile_in(&parent)?;
+        set_mode(tmp.as_file(), *mode)?;
+        tmp.write_all(bytes)?;
+        tmp.as_file().sync_all()?;
+        staged.push((tmp, *path, parent));
+    }
+    let mut parents: Vec<PathBuf> = Vec::new();
+    for (tmp, path, parent) in staged {
+        tmp.persist(path).map_err(|e| e.error)?;
+        if !parents.contains(&parent) {
+            parents.push(parent);
+        }
+    }
+    for parent in parents {
+        if let Ok(dir) = fs::File::open(&parent) {
+            let _ = dir.sync_all();
+        }
+    }
+    Ok(())
+}
+
 #[cfg(unix)]
 fn set_mode(file: &fs::File, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -230,6 +265,21 @@ mod tests {
         write_atomic(&p, b"one", 0o600).unwrap();
         write_atomic(&p, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
+        let q = p.with_extension("second");
+        write_atomic_batch(&[(&p, b"three", 0o600), (&q, b"four", 0o644)]).unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"three");
+        assert_eq!(fs::read(&q).unwrap(), b"four");
+        let leftovers = fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".gait-tmp-")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

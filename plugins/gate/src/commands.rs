@@ -2,6 +2,7 @@
 //! result to render (JSON members, text, exit code) or a typed error. Nothing here prints.
 
 use crate::approval::{self, ApprovalToken, AuditEntry, AuditInput, MintRequest, TokenContext};
+use crate::check_plugin;
 use crate::config;
 use crate::error::GateError;
 use crate::eval::{self, strip_context_claims, EvalOptions, Evaluation};
@@ -574,6 +575,11 @@ pub struct GateEvalArgs {
     pub extended: Vec<String>,
     pub credential_broker: String,
     pub correlation_id: String,
+    // --- check plugins (see check_plugin.rs) ---
+    /// `--check-plugin` libraries, in order.
+    pub check_plugins: Vec<String>,
+    /// `--check-plugin-trust-key` keys (files or base64 key lines).
+    pub check_plugin_trust_keys: Vec<String>,
 }
 
 fn validate_trace_path(p: &str) -> Result<String, GateError> {
@@ -838,12 +844,18 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     } else {
         Some(validate_trace_path(&a.trace_out)?)
     };
+    // --- check plugins: flags are input errors (exit 6) before anything is evaluated.
+    let check_keys = check_plugin::parse_flags(&a.check_plugins, &a.check_plugin_trust_keys)?;
 
     // Evaluate the prepared intent.
     let normalized = raw_intent.normalize()?;
     let mut prepared = normalized;
     strip_context_claims(&mut prepared);
-    let ev = eval::evaluate(&policy, &prepared, &EvalOptions { now: eval_now });
+    let mut ev = eval::evaluate(&policy, &prepared, &EvalOptions { now: eval_now });
+    // --- check plugins: can only tighten `ev`; any failure blocks. Skipped (no trust store
+    // read, nothing loaded) when none is given.
+    let checks = (!a.check_plugins.is_empty())
+        .then(|| check_plugin::apply(&a.check_plugins, check_keys, &prepared, &mut ev));
     let policy_digest = policy.digest();
     let intent_digest = prepared.intent_digest();
     let created_at = created_at_of(&prepared);
@@ -1095,14 +1107,9 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         delegation_ref,
     });
     let signed = trace::sign_record(record, &signer.key)?;
-    fsutil::write_atomic(
-        Path::new(&trace_path),
-        gait_sdk::output::to_json_pretty(&signed).as_bytes(),
-        0o600,
-    )
-    .map_err(|e| GateError::Io(format!("write trace: {e}")))?;
-    if let Some(p) = &audit_path {
-        let audit = approval::audit_record(AuditInput {
+    let trace_bytes = gait_sdk::output::to_json_pretty(&signed);
+    let audit_bytes = audit_path.as_ref().map(|_| {
+        gait_sdk::output::to_json_pretty(&approval::audit_record(AuditInput {
             created_at,
             trace_id: &trace_id,
             tool_name: &prepared.tool_name,
@@ -1112,14 +1119,21 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             valid: valid_approvals,
             approvers: approvers.clone(),
             entries: audit_entries,
-        });
-        fsutil::write_atomic(
-            Path::new(p),
-            gait_sdk::output::to_json_pretty(&audit).as_bytes(),
-            0o600,
-        )
-        .map_err(|e| GateError::Io(format!("write approval audit: {e}")))?;
+        }))
+    });
+    // The trace and its approval audit are one piece of evidence: written together.
+    let mut writes: Vec<(&Path, &[u8], u32)> =
+        vec![(Path::new(&trace_path), trace_bytes.as_bytes(), 0o600)];
+    if let (Some(p), Some(b)) = (&audit_path, &audit_bytes) {
+        writes.push((Path::new(p), b.as_bytes(), 0o600));
     }
+    fsutil::write_atomic_batch(&writes).map_err(|e| {
+        GateError::Io(if writes.len() > 1 {
+            format!("write trace and approval audit: {e}")
+        } else {
+            format!("write trace: {e}")
+        })
+    })?;
 
     let exit_code = verdict_exit(&verdict);
     if a.explain {
@@ -1197,6 +1211,10 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     }
     for w in &warnings {
         text.push_str(&format!("warning: {w}\n"));
+    }
+    // --- check plugins
+    if let Some(report) = &checks {
+        report.render(&mut out, &mut text);
     }
     Ok(CommandOutput::new(out, text, exit_code))
 }
