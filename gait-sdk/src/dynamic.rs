@@ -215,7 +215,6 @@ fn copy_capped(from: &Path, to: &Path, limit: u64) -> Result<(), DynamicError> {
     if copied > limit {
         return Err(io_err(from, format!("larger than {limit} bytes")));
     }
-    dst.sync_all().map_err(|e| io_err(to, e))?;
     Ok(())
 }
 

@@ -116,6 +116,15 @@ struct EvalFlags {
     /// Ignore the project config file.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
     no_config: bool,
+    // --- check plugins (gait_gate::check_plugin)
+    /// Custom gate check: a dynamic plugin library signed by a trusted key (repeatable). It can
+    /// only tighten the verdict; any failure blocks with `check_plugin_failed`.
+    #[arg(long, value_name = "LIB")]
+    check_plugin: Vec<String>,
+    /// Also trust this minisign public key (file or base64 key line) to sign check plugins,
+    /// besides the trust store's keys (repeatable).
+    #[arg(long, value_name = "PUB")]
+    check_plugin_trust_key: Vec<String>,
     #[command(flatten)]
     extended: ExtendedFlags,
     #[arg(hide = true, num_args = 0.., allow_hyphen_values = false)]
@@ -452,6 +461,8 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                     extended: f.extended.given(),
                     credential_broker: f.extended.credential_broker,
                     correlation_id: gait_sdk::output::correlation_id(argv),
+                    check_plugins: f.check_plugin,
+                    check_plugin_trust_keys: f.check_plugin_trust_key,
                 };
                 commands::gate_eval(args).map_err(GaitError::from)
             };
