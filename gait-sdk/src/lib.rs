@@ -8,6 +8,26 @@
 //! It must not know about any one domain (gates, packs, jobs, voice): domain logic lives in
 //! plugins, which cooperate only through the contracts defined here. It never prints except
 //! through [`cli::emit`] and never exits the process.
+//!
+//! # Writing a `gait-<x>` plugin
+//!
+//! A plugin is any executable named `gait-<x>` that the launcher finds (next to `gait`, in
+//! `$GAIT_PLUGIN_DIR`, or on `PATH`) and trusts (see `docs/plugins.md`). It follows one JSON
+//! contract, in any language:
+//!
+//! 1. `gait-<x> --gait-manifest` prints a [`manifest::PluginManifest`] (name, version,
+//!    [`manifest::CONTRACT_VERSION`], and the top-level commands it serves) and exits 0;
+//! 2. `gait <cmd> <args…>` runs `gait-<x> <cmd> <args…>` for a command the manifest declares;
+//! 3. with `--json` it prints one line of JSON: the result with `"ok":true`, or the error
+//!    envelope of [`GaitError::envelope`]; exit codes are those of [`error::exit`].
+//!
+//! In Rust, keep the work in a library that returns typed errors, and let `main` answer
+//! `--gait-manifest`, parse flags with [`cli::parse_args`], and hand the result to
+//! [`cli::emit`]. Two complete examples live in the repository: `examples/plugins/hello/` (a
+//! Rust `gait-hello` serving `gait hello [--name N] [--json]`) and
+//! `examples/plugins/gait-hello-sh` (the same contract in POSIX sh). Sign the executable with
+//! minisign so users can trust it by key. For in-process extension points (feature
+//! `dynamic`), see the `dynamic` module and `examples/plugins/deny-after-hours/`.
 
 // `unsafe` is forbidden everywhere except in `dynamic` (feature `dynamic`), the one module whose
 // FFI needs it; with that feature the crate denies it, and only that module allows it.

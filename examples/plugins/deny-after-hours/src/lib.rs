@@ -62,7 +62,10 @@ mod tests {
             check(input("tool.write", "high")).unwrap()["verdict"],
             "require_approval"
         );
-        assert_eq!(check(input("tool.read", "low")).unwrap()["verdict"], "allow");
+        assert_eq!(
+            check(input("tool.read", "low")).unwrap()["verdict"],
+            "allow"
+        );
         assert!(check(json!({"abi": 2, "tool_name": "x"})).is_err());
         assert!(check(json!({"abi": 1})).is_err());
     }
