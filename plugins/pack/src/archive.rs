@@ -122,11 +122,34 @@ pub fn zip_bytes(entries: &BTreeMap<String, Vec<u8>>) -> Result<Vec<u8>, PackErr
     b.to_vec().map_err(|e| PackError::Io(e.to_string()))
 }
 
-/// Writes `entries` as a deterministic zip, atomically (mode 0600).
+/// Reads a byte slice and reports cumulative progress across all entries of one archive.
+struct ProgressReader<'a> {
+    bytes: &'a [u8],
+    done: std::rc::Rc<std::cell::Cell<u64>>,
+    total: u64,
+}
+
+impl Read for ProgressReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.bytes.read(buf)?;
+        self.done.set(self.done.get() + n as u64);
+        report(self.done.get(), self.total);
+        Ok(n)
+    }
+}
+
+/// Writes `entries` as a deterministic zip, atomically (mode 0600), reporting progress.
 pub fn write_zip(path: &Path, entries: &BTreeMap<String, Vec<u8>>) -> Result<(), PackError> {
     let mut b = ZipBuilder::new();
+    let total: u64 = entries.values().map(|v| v.len() as u64).sum();
+    let done = std::rc::Rc::new(std::cell::Cell::new(0u64));
     for (name, bytes) in entries {
-        b.add_bytes(name, bytes.as_slice())
+        let reader = ProgressReader {
+            bytes: bytes.as_slice(),
+            done: done.clone(),
+            total,
+        };
+        b.add_reader(name, reader, gait_sdk::zip::EntryOptions::default())
             .map_err(|e| PackError::invalid(e.to_string()))?;
     }
     b.write_atomic(path)

@@ -805,7 +805,7 @@ fn install_progress(argv: &[String]) {
             let pb = indicatif::ProgressBar::new(total);
             pb.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} hashing entries",
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
