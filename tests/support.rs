@@ -182,7 +182,10 @@ pub fn run_case(binary: &Path, case_dir: &Path, shared_cache: &Path) -> (String,
         cmd.args(&argv)
             .current_dir(&work)
             .env("HOME", &home)
-            .env("GAIT_CACHE_DIR", shared_cache);
+            .env("GAIT_CACHE_DIR", shared_cache)
+            // The corpus runs many cases in parallel on small CI machines: a manifest probe of
+            // a debug binary must not time out (and be cached as broken) under that load.
+            .env("GAIT_MANIFEST_TIMEOUT_MS", "30000");
         if let Some(env) = step["env"].as_object() {
             for (k, v) in env {
                 let val = v

@@ -178,7 +178,8 @@ fn packspec_tck_run_packs() {
 
     // 5. Tampering.
     let pack = w.join("pack_run.zip");
-    let cases: [(&str, Box<dyn Fn(&mut Vec<(String, Vec<u8>)>)>); 3] = [
+    type Edit = Box<dyn Fn(&mut Vec<(String, Vec<u8>)>)>;
+    let cases: [(&str, Edit); 3] = [
         (
             "payload_newline.zip",
             Box::new(|e| {

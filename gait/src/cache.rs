@@ -39,6 +39,8 @@ const MAX_CACHE_BYTES: u64 = 8 * 1024 * 1024;
 /// timed out on a loaded machine must not condemn an unchanged plugin forever, yet a plugin
 /// that really hangs must not cost a full timeout on every call.
 pub const BROKEN_RETRY_SECS: i64 = 3600;
+/// A probe that timed out is retried after this many seconds.
+pub const TIMEOUT_RETRY_SECS: i64 = 15;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CacheFile {
@@ -152,10 +154,17 @@ impl ManifestCache {
         if key_of(entry) != candidate.key {
             return None;
         }
-        if matches!(entry.outcome, CachedOutcome::Broken { .. })
-            && now.saturating_sub(entry.probed_at) >= BROKEN_RETRY_SECS
-        {
-            return None;
+        if let CachedOutcome::Broken { reason } = &entry.outcome {
+            // A timeout may only mean the machine was busy: retry it soon, so a loaded moment
+            // does not disable an unchanged plugin for an hour.
+            let retry = if reason.contains("did not finish within") {
+                TIMEOUT_RETRY_SECS
+            } else {
+                BROKEN_RETRY_SECS
+            };
+            if now.saturating_sub(entry.probed_at) >= retry {
+                return None;
+            }
         }
         Some(entry.outcome.clone().into())
     }
