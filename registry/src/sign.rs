@@ -16,6 +16,8 @@ pub const PASSWORD_ENV: &str = "GAIT_SIGN_PASSWORD";
 const MAX_KEY_FILE: u64 = 64 * 1024;
 /// Decoded size of a minisign secret key (algorithms, KDF parameters, key id, keys, checksum).
 const SECRET_KEY_BYTES: usize = 158;
+/// Where the key checksum sits in the decoded secret key.
+const CHECKSUM_RANGE: std::ops::Range<usize> = 126..158;
 
 /// A minisign secret key ready to sign, with its public half.
 pub struct SigningKey {
@@ -96,6 +98,12 @@ impl SigningKey {
                 ));
             };
             minisign::SecretKey::from_box(boxed, Some(pw.to_string()))
+                .map_err(|e| RegistryError::invalid(format!("secret key {shown}: {e}")))?
+        } else if raw[CHECKSUM_RANGE].iter().all(|&b| b == 0) {
+            // `minisign -G -W` (0.11) leaves the checksum of unencrypted keys zero, which the
+            // minisign crate reads as corruption. Such a key is taken as it is; `sign` checks
+            // every signature against the derived public key, so a damaged key cannot sign.
+            minisign::SecretKey::from_bytes(&raw)
                 .map_err(|e| RegistryError::invalid(format!("secret key {shown}: {e}")))?
         } else {
             minisign::SecretKey::from_unencrypted_box(boxed)
@@ -292,5 +300,32 @@ mod tests {
     fn encode_b64(bytes: &[u8]) -> String {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod minisign_tool_keys {
+    use super::*;
+    use gait_sdk::trust::{verify_file, DetachedSignature};
+
+    // A key made by `minisign -G -W` (0.11), whose checksum
+    // the tool leaves zero.
+    const KEY: &str = include_str!("../tests/fixtures/test.key");
+    const PUB: &str = include_str!("../tests/fixtures/test.pub");
+
+    #[test]
+    fn signs_with_a_minisign_tool_key() {
+        let key = SigningKey::parse(KEY, "test.key", None).unwrap();
+        let public = TrustedKey::parse(PUB, "test.pub").unwrap();
+        assert_eq!(key.key_id, public.id);
+        assert_eq!(key.public_key().base64, public.base64);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"data").unwrap();
+        let text = key.sign_file(&f, Some("gait test")).unwrap();
+        let sig = DetachedSignature::parse(&text, "sig").unwrap();
+        assert_eq!(sig.trusted_comment, "gait test");
+        verify_file(&public, &f, &sig).unwrap();
+        assert!(key.sign_file(&f, Some("two\nlines")).is_err());
     }
 }
