@@ -359,7 +359,7 @@ impl KeyApprover for TerminalApprover {
         if !yes {
             return Err(RegistryError::invalid_hint(
                 format!("you did not trust key {}", req.key_id),
-                "nothing was installed; trust the key later with --trust-key <pub file>",
+                "nothing was changed; to trust it later, pass --trust-key <its .pub file>",
             ));
         }
         Ok(Some(offered.key.clone()))

@@ -111,8 +111,8 @@ pub fn search(
     query: Option<&str>,
 ) -> Result<SearchReport> {
     let index = ctx.load_index(loc)?;
+    // The installed version is informational: read from the record, no file is hashed.
     let record = InstallRecord::load(&ctx.plugin_dir).unwrap_or_default();
-    let checks = verify_installed(&ctx.plugin_dir, ctx.keys.store()).unwrap_or_default();
     let plugins = index
         .search(query)
         .into_iter()
@@ -131,11 +131,7 @@ pub fn search(
                 let vb = Version::parse(&b.version).ok();
                 vb.cmp(&va).then_with(|| a.target.cmp(&b.target))
             });
-            let installed = checks
-                .iter()
-                .find(|c| c.name == p.name)
-                .and_then(|c| c.version.clone())
-                .or_else(|| record.by_name(&p.name).last().map(|r| r.version.clone()));
+            let installed = record.by_name(&p.name).last().map(|r| r.version.clone());
             SearchHit {
                 name: p.name.clone(),
                 description: p.description.clone(),
