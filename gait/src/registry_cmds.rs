@@ -230,17 +230,18 @@ struct SignArgs {
     json: bool,
 }
 
-/// Runs `gait plugin <sub> <args…>` for the registry subcommands.
-pub fn run(sub: &str, args: &[OsString], json: bool) -> Result<CommandOutput, GaitError> {
+/// Runs `gait plugin <sub> <args…>` for the registry subcommands. (`--json` is a flag of
+/// every subcommand; the launcher has already chosen the error format from it.)
+pub fn run(sub: &str, args: &[OsString], _json: bool) -> Result<CommandOutput, GaitError> {
     match sub {
-        "search" => parse::<SearchArgs>(sub, args, json).and_then(|a| a.map_or_else(Ok, search)),
-        "install" => parse::<InstallArgs>(sub, args, json).and_then(|a| a.map_or_else(Ok, install)),
-        "update" => parse::<UpdateArgs>(sub, args, json).and_then(|a| a.map_or_else(Ok, update)),
-        "remove" => parse::<RemoveArgs>(sub, args, json).and_then(|a| a.map_or_else(Ok, remove)),
-        "verify" => parse::<VerifyArgs>(sub, args, json).and_then(|a| a.map_or_else(Ok, verify)),
-        "lock" => parse::<LockArgs>(sub, args, json).and_then(|a| a.map_or_else(Ok, lock)),
-        "sync" => parse::<SyncArgs>(sub, args, json).and_then(|a| a.map_or_else(Ok, sync)),
-        "sign" => parse::<SignArgs>(sub, args, json).and_then(|a| a.map_or_else(Ok, sign)),
+        "search" => parse::<SearchArgs>(sub, args).and_then(|a| a.map_or_else(Ok, search)),
+        "install" => parse::<InstallArgs>(sub, args).and_then(|a| a.map_or_else(Ok, install)),
+        "update" => parse::<UpdateArgs>(sub, args).and_then(|a| a.map_or_else(Ok, update)),
+        "remove" => parse::<RemoveArgs>(sub, args).and_then(|a| a.map_or_else(Ok, remove)),
+        "verify" => parse::<VerifyArgs>(sub, args).and_then(|a| a.map_or_else(Ok, verify)),
+        "lock" => parse::<LockArgs>(sub, args).and_then(|a| a.map_or_else(Ok, lock)),
+        "sync" => parse::<SyncArgs>(sub, args).and_then(|a| a.map_or_else(Ok, sync)),
+        "sign" => parse::<SignArgs>(sub, args).and_then(|a| a.map_or_else(Ok, sign)),
         _ => Err(
             GaitError::invalid(format!("unknown plugin subcommand {sub:?}"))
                 .with_hint("run `gait plugin --help` for usage"),
@@ -249,11 +250,7 @@ pub fn run(sub: &str, args: &[OsString], json: bool) -> Result<CommandOutput, Ga
 }
 
 /// Parses the arguments: `Ok(Err(output))` is help to print, `Ok(Ok(args))` arguments.
-fn parse<T: Parser>(
-    sub: &str,
-    args: &[OsString],
-    json: bool,
-) -> Result<Result<T, CommandOutput>, GaitError> {
+fn parse<T: Parser>(sub: &str, args: &[OsString]) -> Result<Result<T, CommandOutput>, GaitError> {
     let argv =
         std::iter::once(OsString::from(format!("gait plugin {sub}"))).chain(args.iter().cloned());
     match T::try_parse_from(argv) {
@@ -268,15 +265,22 @@ fn parse<T: Parser>(
                     Ok(Err(CommandOutput::new(m, rendered, 0)))
                 }
                 _ => {
-                    let first = rendered
+                    // "error: <what>" plus indented detail lines, then tips and usage.
+                    let message = rendered
                         .lines()
-                        .next()
-                        .unwrap_or("invalid arguments")
-                        .trim_start_matches("error: ")
-                        .to_string();
-                    let _ = json;
-                    Err(GaitError::invalid(first)
-                        .with_hint(format!("run `gait plugin {sub} --help` for usage")))
+                        .take_while(|l| !l.trim().is_empty())
+                        .map(str::trim)
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let message = message.trim_start_matches("error: ").to_string();
+                    let tip = rendered
+                        .lines()
+                        .map(str::trim)
+                        .find_map(|l| l.strip_prefix("tip: "))
+                        .map(|t| format!("{t}; "))
+                        .unwrap_or_default();
+                    Err(GaitError::invalid(message)
+                        .with_hint(format!("{tip}run `gait plugin {sub} --help` for usage")))
                 }
             }
         }
