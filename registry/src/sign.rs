@@ -225,7 +225,7 @@ pub fn generate_key(prefix: &Path, password: Option<&str>) -> Result<GeneratedKe
         None => minisign::KeyPair::generate_unencrypted_keypair(),
     }
     .map_err(|e| RegistryError::io(format!("generate key: {e}")))?;
-    let key_id = key_id_of(pair.sk.keynum());
+    let key_id = key_id_of(pair.pk.keynum());
     let sk_box = pair
         .sk
         .to_box(Some(if password.is_some() {
@@ -295,6 +295,22 @@ mod tests {
         let e =
             SigningKey::parse(&format!("untrusted comment: k\n{enc}\n"), "x", None).unwrap_err();
         assert!(e.hint().unwrap().contains(PASSWORD_ENV), "{e:?}");
+    }
+
+    #[test]
+    fn encrypted_keys_need_the_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = generate_key(&dir.path().join("enc"), Some("correct horse")).unwrap();
+        let e = SigningKey::load(&g.secret_path, None).unwrap_err();
+        assert!(e.hint().unwrap().contains(PASSWORD_ENV), "{e:?}");
+        assert!(SigningKey::load(&g.secret_path, Some("wrong")).is_err());
+        let key = SigningKey::load(&g.secret_path, Some("correct horse")).unwrap();
+        assert_eq!(key.key_id, g.key_id);
+        let f = dir.path().join("f");
+        std::fs::write(&f, b"x").unwrap();
+        let sig = DetachedSignature::parse(&key.sign_file(&f, None).unwrap(), "s").unwrap();
+        let public = TrustedKey::from_arg(g.public_path.to_str().unwrap()).unwrap();
+        verify_file(&public, &f, &sig).unwrap();
     }
 
     fn encode_b64(bytes: &[u8]) -> String {
