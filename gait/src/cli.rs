@@ -27,7 +27,19 @@ Prints the launcher version.
 pub const PLUGIN_USAGE: &str = "Usage: gait plugin <subcommand>
 
 Subcommands:
-  list [--json]   List installed plugins: version, contract, source, status, commands, path
+  list [--json]          List plugins: version, contract, source, status, trust, commands, path
+  trust <path>           Trust this exact plugin file (by sha256); --key <pub> trusts a signing
+                         key; --list shows what is trusted
+  search [query]         Search a registry (--registry <dir> or $GAIT_REGISTRY)
+  install <name>[@req]   Install a signed plugin from a registry (--trust-key <pub> without a tty)
+  update [name]          Update installed plugins within their registry
+  remove <name>          Remove an installed plugin
+  verify                 Verify every installed plugin against its install record (exit 2 if any fails)
+  lock                   Write gait.lock: exact versions and sha256 of the installed plugins
+  sync --locked          Install exactly what gait.lock pins; any drift is an error (for CI)
+  sign --key <sk> <file> Sign files with a minisign secret key (publishers)
+
+Every subcommand takes --json and --help. Trust model: docs/plugins.md; registries: docs/registry.md.
 ";
 
 /// What the user asked the launcher for.
