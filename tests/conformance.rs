@@ -14,12 +14,6 @@ const PENDING_CASES: &[(&str, &str)] = &[
     ("demo/v-0003-durable", "needs durable jobs (gait-job)"),
     ("demo/v-0004-durable-rerun", "needs durable jobs (gait-job)"),
     ("demo/v-0010-all-modes", "needs durable jobs (gait-job)"),
-    ("demo/v-0007-tour-json", "needs `gait tour` (gait-regress)"),
-    ("demo/v-0008-tour-text", "needs `gait tour` (gait-regress)"),
-    (
-        "demo/v-0011-explain-help",
-        "needs `gait tour` (gait-regress)",
-    ),
     (
         "gate/v-0161-profile-high-risk-stub-broker",
         "needs --credential-broker stub",
@@ -229,6 +223,7 @@ fn run_area(area: &str) {
     let gait = binary("gait");
     binary("gait-gate");
     binary("gait-pack");
+    binary("gait-regress");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("conformance")
         .join(area);
@@ -307,4 +302,9 @@ fn artifacts_corpus() {
 #[test]
 fn demo_corpus() {
     run_area("demo");
+}
+
+#[test]
+fn regress_corpus() {
+    run_area("regress");
 }
