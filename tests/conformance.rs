@@ -308,3 +308,8 @@ fn demo_corpus() {
 fn regress_corpus() {
     run_area("regress");
 }
+
+#[test]
+fn jobs_corpus() {
+    run_area("jobs");
+}

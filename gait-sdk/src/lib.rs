@@ -42,6 +42,8 @@ pub mod error;
 pub mod fsutil;
 pub mod gojson;
 pub mod jcs;
+#[cfg(feature = "job")]
+pub mod job;
 pub mod manifest;
 pub mod output;
 #[cfg(feature = "pack")]
