@@ -30,7 +30,7 @@ pub struct ConfigFixture {
     pub run_id: String,
     /// The fixture's runpack, relative to the working directory unless absolute.
     pub runpack: String,
-    /// Members gait does not know, kept in order.
+    /// Members gait does not know (sorted by name).
     pub extra: Vec<(String, Value)>,
 }
 
@@ -40,7 +40,7 @@ pub struct Config {
     /// As written; empty means `default`.
     pub fixture_set: String,
     pub fixtures: Vec<ConfigFixture>,
-    /// Top-level members gait does not know, kept in order.
+    /// Top-level members gait does not know (sorted by name).
     pub extra: Vec<(String, Value)>,
 }
 

@@ -17,6 +17,23 @@ use std::time::{Duration, Instant};
 
 const ABOUT: &str = "Regressions: turn an incident runpack or pack into a deterministic CI gate (regress, capture, tour)";
 
+const REGRESS_HELP: &str = "Examples:
+  gait regress bootstrap --from run_demo --junit reports/junit.xml
+  gait regress add --from ./incidents/runpack_run_x.zip --name refund-loop
+  gait regress add --from ./incidents/callpack.zip       (the embedded runpack is used)
+  gait regress run --junit reports/junit.xml --json
+
+Files: gait.yaml (the fixture set; JSON or YAML, hand edits are kept), fixtures/<name>/runpack.zip,
+fixtures/<name>/fixture.json (expectations), regress_result.json. See docs/ci.md.";
+
+const RUN_HELP: &str =
+    "Graders: schema_validation, expected_exit_code, trajectory, diff, and context_conformance
+(with --context-conformance or when a fixture asks for it).
+
+Exit codes: 0 every grader passed; 5 regression (drift; see the JUnit report or
+regress_result.json); 6 invalid input (missing fixture, corrupted gait.yaml, runpack that fails
+verification); 1 local I/O failure.";
+
 #[derive(Parser, Debug)]
 #[command(name = "gait", bin_name = "gait", version, about = ABOUT, disable_help_subcommand = true)]
 struct Cli {
@@ -27,7 +44,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Top {
     /// Regression fixtures: init, add, run, bootstrap (exit 0 pass, 5 drift, 6 bad input).
-    #[command(subcommand)]
+    #[command(subcommand, after_help = REGRESS_HELP)]
     Regress(RegressCmd),
     /// Write a capture receipt naming the runpack or trace an incident is about.
     Capture(CaptureFlags),
@@ -123,6 +140,7 @@ enum RegressCmd {
         json: JsonFlag,
     },
     /// Grade every fixture: exit 0 when all pass, 5 when a run drifted, 6 on bad input.
+    #[command(after_help = RUN_HELP)]
     Run {
         #[command(flatten)]
         run: RunFlags,
