@@ -37,7 +37,7 @@ type R<T> = Result<T, TrustError>;
 /// A minisign public key the store knows.
 #[derive(Debug, Clone)]
 pub struct TrustedKey {
-    /// 16 upper-case hex digits, as `minisign` prints it.
+    /// Upper-case hex without zero padding, exactly as `minisign` prints it.
     pub id: String,
     /// The base64 key line.
     pub base64: String,
@@ -49,7 +49,8 @@ pub struct TrustedKey {
 fn key_id_hex(raw: &[u8]) -> String {
     let mut id = [0u8; 8];
     id.copy_from_slice(&raw[..8]);
-    format!("{:016X}", u64::from_le_bytes(id))
+    // As `minisign` prints it: upper-case hex without zero padding.
+    format!("{:X}", u64::from_le_bytes(id))
 }
 
 impl TrustedKey {

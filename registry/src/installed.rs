@@ -33,7 +33,7 @@ pub struct InstalledPlugin {
     pub contract_version: String,
     /// Lower-case hex SHA-256 of the file.
     pub sha256: String,
-    /// Key id (16 upper-case hex) of the minisign key that signed the file.
+    /// Key id (upper-case hex, as minisign prints it) of the minisign key that signed the file.
     pub key_id: String,
     /// The detached minisign signature text.
     pub signature: String,

@@ -24,7 +24,7 @@ pub struct SigningKey {
     sk: minisign::SecretKey,
     pk: minisign::PublicKey,
     public: TrustedKey,
-    /// 16 upper-case hex digits, as minisign prints them.
+    /// Upper-case hex without zero padding, as minisign prints them.
     pub key_id: String,
 }
 
@@ -41,7 +41,8 @@ fn key_id_of(keynum: &[u8]) -> String {
     let mut id = [0u8; 8];
     let n = keynum.len().min(8);
     id[..n].copy_from_slice(&keynum[..n]);
-    format!("{:016X}", u64::from_le_bytes(id))
+    // As `minisign` prints it: upper-case hex without zero padding.
+    format!("{:X}", u64::from_le_bytes(id))
 }
 
 fn decode_b64(line: &str) -> Option<Vec<u8>> {
