@@ -11,9 +11,6 @@ use std::sync::{Arc, Mutex};
 /// credential brokers…), which a later issue delivers. Each stays in the corpus and runs; a
 /// listed case that starts passing fails the test so this list stays true.
 const PENDING_CASES: &[(&str, &str)] = &[
-    ("demo/v-0003-durable", "needs durable jobs (gait-job)"),
-    ("demo/v-0004-durable-rerun", "needs durable jobs (gait-job)"),
-    ("demo/v-0010-all-modes", "needs durable jobs (gait-job)"),
     (
         "gate/v-0161-profile-high-risk-stub-broker",
         "needs --credential-broker stub",

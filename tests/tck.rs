@@ -232,7 +232,6 @@ fn packspec_tck_run_packs() {
 
 /// Step 3 and step 6 as written: a job pack.
 #[test]
-#[ignore = "needs the gait-job plugin (durable jobs issue)"]
 fn packspec_tck_job_pack() {
     let w = tempfile::tempdir().unwrap();
     let w = w.path();

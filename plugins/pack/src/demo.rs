@@ -1,6 +1,7 @@
 //! `gait demo`: the first thing a new user runs. The standard mode records and verifies a
 //! small offline runpack; `--policy` writes a high-risk policy and intent and has the gate
-//! plugin evaluate them through the CLI contract (this plugin never links the gate code).
+//! plugin evaluate them, and `--durable` drives a job lifecycle through the job plugin, both
+//! through the CLI contract (this plugin never links the gate or job code).
 
 use crate::archive::{open_entries, write_zip};
 use crate::error::PackError;
@@ -270,6 +271,200 @@ fn policy_mode() -> Result<CommandOutput, GaitError> {
     Ok(CommandOutput::new(m, text, exit::OK))
 }
 
+const DURABLE_JOB: &str = "job_demo_durable";
+const DURABLE_ROOT: &str = "./gait-out/jobs";
+const DURABLE_PACK: &str = "./gait-out/pack_job_demo_durable.zip";
+
+/// Runs `gait job <args> --root ./gait-out/jobs --now <at> --json` through the launcher and
+/// returns (exit code, JSON answer).
+fn job_cli(gait: &Path, at: &str, args: &[&str]) -> Result<(i32, Value), GaitError> {
+    let out = Command::new(gait)
+        .arg("job")
+        .args(args)
+        .args([
+            "--id",
+            DURABLE_JOB,
+            "--root",
+            DURABLE_ROOT,
+            "--now",
+            at,
+            "--json",
+        ])
+        .output()
+        .map_err(|e| {
+            GaitError::new(
+                Category::DependencyMissing,
+                format!("run {}: {e}", gait.display()),
+            )
+        })?;
+    let v: Value = serde_json::from_slice(&out.stdout).map_err(|_| {
+        GaitError::new(
+            Category::DependencyMissing,
+            format!("the job plugin did not answer `gait job {}`", args[0]),
+        )
+        .with_hint("install gait-job beside gait and check `gait plugin list`")
+    })?;
+    Ok((out.status.code().unwrap_or(1), v))
+}
+
+fn job_step(gait: &Path, at: &str, args: &[&str]) -> Result<Value, GaitError> {
+    let (code, v) = job_cli(gait, at, args)?;
+    if code != 0 {
+        let msg = v["error"].as_str().unwrap_or("failed");
+        return Err(GaitError::new(
+            Category::Internal,
+            format!("durable demo: gait job {}: {msg}", args.join(" ")),
+        ));
+    }
+    Ok(v)
+}
+
+/// `gait demo --durable` (spec: jobs A14): a job lifecycle with a refused resume, an approval
+/// and a completed checkpoint, driven through `gait job` (the job plugin), then packed and
+/// verified. Times are fixed, so the files depend only on the CLI version.
+fn durable_mode(started: std::time::Instant) -> Result<CommandOutput, GaitError> {
+    let root = Path::new(DURABLE_ROOT);
+    gait_sdk::fsutil::create_dir_all_mode(root, 0o750)
+        .map_err(|e| GaitError::io(format!("create {DURABLE_ROOT}: {e}")))?;
+    let dir = root.join(DURABLE_JOB);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| GaitError::io(format!("remove {}: {e}", dir.display())))?;
+    }
+    let gait = launcher().ok_or_else(|| {
+        GaitError::new(
+            Category::DependencyMissing,
+            "gait demo --durable needs the gait launcher and the job plugin",
+        )
+        .with_hint("install gait-job beside gait, then run `gait plugin list`")
+    })?;
+    let fp = "envfp:demo-durable";
+    job_step(
+        &gait,
+        "2026-02-14T00:00:00Z",
+        &["submit", "--env-fingerprint", fp, "--actor", "demo.user"],
+    )?;
+    job_step(
+        &gait,
+        "2026-02-14T00:01:00Z",
+        &[
+            "checkpoint",
+            "add",
+            "--type",
+            "decision-needed",
+            "--summary",
+            "approval required to continue",
+            "--required-action",
+            "security_review",
+            "--actor",
+            "demo.user",
+        ],
+    )?;
+    let (code, v) = job_cli(
+        &gait,
+        "2026-02-14T00:02:00Z",
+        &[
+            "resume",
+            "--reason",
+            "resume_without_approval",
+            "--env-fingerprint",
+            fp,
+            "--actor",
+            "demo.user",
+        ],
+    )?;
+    let refused = code != 0
+        && v["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("approval required"));
+    if !refused {
+        return Err(GaitError::verification(
+            "durable demo: resume without approval was not refused",
+        ));
+    }
+    job_step(
+        &gait,
+        "2026-02-14T00:03:00Z",
+        &[
+            "approve",
+            "--actor",
+            "demo.approver",
+            "--reason",
+            "approved_for_resume",
+        ],
+    )?;
+    job_step(
+        &gait,
+        "2026-02-14T00:04:00Z",
+        &[
+            "resume",
+            "--reason",
+            "approved_resume",
+            "--env-fingerprint",
+            fp,
+            "--actor",
+            "demo.user",
+        ],
+    )?;
+    let done = job_step(
+        &gait,
+        "2026-02-14T00:05:00Z",
+        &[
+            "checkpoint",
+            "add",
+            "--type",
+            "completed",
+            "--summary",
+            "durable demo complete",
+            "--actor",
+            "demo.user",
+        ],
+    )?;
+    crate::packs::build(&crate::packs::BuildArgs {
+        pack_type: "job".into(),
+        from: DURABLE_JOB.into(),
+        out: DURABLE_PACK.into(),
+        key_mode: "none".into(),
+        job_root: DURABLE_ROOT.into(),
+        ..Default::default()
+    })?;
+    let check =
+        crate::packs::check_pack(Path::new(DURABLE_PACK), &crate::runs::VerifyKeys::default())?;
+    if !check.ok {
+        return Err(GaitError::verification("durable pack verification failed"));
+    }
+    let mut m = Map::new();
+    m.insert("mode".into(), json!("durable"));
+    m.insert("run_id".into(), json!("run_demo"));
+    m.insert("job_id".into(), json!(DURABLE_JOB));
+    m.insert("job_status".into(), done["job"]["status"].clone());
+    m.insert(
+        "bundle".into(),
+        json!(format!("{DURABLE_ROOT}/{DURABLE_JOB}/state.json")),
+    );
+    m.insert("pack_path".into(), json!(DURABLE_PACK));
+    m.insert("verify".into(), json!("ok"));
+    m.insert(
+        "simulated_failure".into(),
+        json!("resume blocked until approval"),
+    );
+    m.insert(
+        "next_commands".into(),
+        json!([
+            format!("gait job inspect --id {DURABLE_JOB} --json"),
+            format!("gait pack inspect {DURABLE_PACK} --json"),
+            "gait demo --policy"
+        ]),
+    );
+    m.insert("metrics_opt_in".into(), json!(METRICS_OPT_IN));
+    let ms = started.elapsed().as_millis() as u64;
+    if ms > 0 {
+        m.insert("duration_ms".into(), json!(ms));
+    }
+    let text = human(&m);
+    Ok(CommandOutput::new(m, text, exit::OK))
+}
+
 /// `gait demo [--durable|--policy]`.
 pub fn demo(durable: bool, policy: bool) -> Result<CommandOutput, GaitError> {
     let started = std::time::Instant::now();
@@ -279,7 +474,7 @@ pub fn demo(durable: bool, policy: bool) -> Result<CommandOutput, GaitError> {
         ));
     }
     if durable {
-        return Err(GaitError::invalid("gait demo --durable needs durable jobs, which are not supported yet by this gait release"));
+        return durable_mode(started);
     }
     if policy {
         return policy_mode();

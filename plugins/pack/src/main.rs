@@ -332,10 +332,10 @@ enum SessionCmd {
 enum PackCmd {
     /// Build a pack (`--type run`) from a run id or runpack path.
     Build {
-        /// Pack type: run (job, call, authorization: not supported yet).
+        /// Pack type: run, job or authorization (call: not supported yet).
         #[arg(long = "type", default_value = "", hide_default_value = true)]
         pack_type: String,
-        /// Source: run id or runpack path.
+        /// Source: run id or runpack path; for job packs a job id, job directory or state.json.
         #[arg(long, default_value = "", hide_default_value = true)]
         from: String,
         #[arg(value_name = "FROM", hide = true)]
@@ -406,7 +406,7 @@ enum PackCmd {
 
 #[derive(Args, Debug)]
 struct DemoFlags {
-    /// Durable-job demo (not supported yet).
+    /// Durable-job demo: a job lifecycle with an approval, through the job plugin.
     #[arg(long)]
     durable: bool,
     /// Policy demo: evaluate a destructive high-risk intent with the gate plugin.
@@ -604,7 +604,7 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                 from,
                 positional,
                 out,
-                job_root: _,
+                job_root,
                 keys,
                 json,
             } => {
@@ -617,6 +617,7 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
                         private_key: keys.private_key,
                         private_key_env: keys.private_key_env,
                         producer_version: String::new(),
+                        job_root,
                     })
                     .map_err(|e| pack_err("build", e))
                 });

@@ -151,6 +151,8 @@ pub struct BuildArgs {
     pub private_key: String,
     pub private_key_env: String,
     pub producer_version: String,
+    /// `--job-root` for `--type job` (default `./gait-out/jobs`).
+    pub job_root: String,
 }
 
 pub fn build(a: &BuildArgs) -> R<CommandOutput> {
@@ -179,10 +181,12 @@ pub fn build(a: &BuildArgs) -> R<CommandOutput> {
     if pack_type == "authorization" {
         return build_authorization(a, producer, signer.as_ref());
     }
+    if pack_type == "job" {
+        return build_job(a, producer, signer.as_ref());
+    }
     if pack_type != "run" {
         return Err(PackError::invalid(format!(
-            "pack type {pack_type} is not supported yet by this gait release (it arrives with the {} plugin)",
-            if pack_type == "job" { "job" } else { "voice" }
+            "pack type {pack_type} is not supported yet by this gait release (it arrives with the voice plugin)"
         )));
     }
     // A session chain packs its latest checkpoint.
@@ -317,6 +321,9 @@ impl PayloadContract for Contracts {
         let bad = |m: String| Err(RunpackError::Verification(m));
         if manifest.pack_type == "authorization" {
             return authorization::check_contract(&manifest.source_ref, src);
+        }
+        if manifest.pack_type == "job" {
+            return check_job_contract(&manifest.source_ref, src);
         }
         if manifest.pack_type != "run" {
             return Ok(());
@@ -589,6 +596,8 @@ struct Opened {
     runpack: Option<Runpack>,
     run_payload: Option<Value>,
     authorization: Option<authorization::Bundle>,
+    job_payload: Option<Value>,
+    job_lineage: Option<Value>,
     legacy_manifest_digest: String,
 }
 
@@ -606,6 +615,8 @@ fn open_pack(path: &Path) -> R<Opened> {
             raw_manifest: raw,
             run_payload: Some(run_payload(&rp)),
             authorization: None,
+            job_payload: None,
+            job_lineage: None,
             legacy_manifest_digest: rp.manifest.manifest_digest.clone(),
             runpack: Some(rp),
         });
@@ -623,6 +634,11 @@ fn open_pack(path: &Path) -> R<Opened> {
     if manifest.pack_type == "authorization" {
         authorization = authorization::read_payload(src.as_mut());
     }
+    let (job_payload, job_lineage) = if manifest.pack_type == "job" {
+        read_job_parts(src.as_mut(), &names)
+    } else {
+        (None, None)
+    };
     if manifest.pack_type == "run" {
         if names.iter().any(|n| n == RUN_PAYLOAD) {
             let b = src.read_entry(RUN_PAYLOAD, 16 * 1024 * 1024)?;
@@ -641,6 +657,8 @@ fn open_pack(path: &Path) -> R<Opened> {
         runpack,
         run_payload,
         authorization,
+        job_payload,
+        job_lineage,
         legacy_manifest_digest: String::new(),
     })
 }
@@ -702,6 +720,12 @@ pub fn inspect(args: &[String], path_flag: &str) -> R<CommandOutput> {
     }
     if let Some(rp) = &o.runpack {
         inspect.insert("run_lineage".into(), run_lineage(rp));
+    }
+    if let Some(p) = &o.job_payload {
+        inspect.insert("job_payload".into(), p.clone());
+    }
+    if let Some(l) = &o.job_lineage {
+        inspect.insert("job_lineage".into(), l.clone());
     }
     if let Some(b) = &o.authorization {
         inspect.insert("authorization_bundle".into(), b.to_value());
@@ -1212,4 +1236,321 @@ pub fn export(a: &ExportArgs) -> R<CommandOutput> {
     m.insert("export".into(), record);
     let text = format!("pack export: {}\n", check.pack_id);
     Ok(CommandOutput::new(m, text, exit::OK))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job packs (jobs spec A12). The job records and their reading live in `gait_sdk::job`.
+
+const JOB_PAYLOAD: &str = "job_payload.json";
+const JOB_STATE: &str = "job_state.json";
+const JOB_EVENTS: &str = "job_events.jsonl";
+const JOB_PAYLOAD_FIELDS: &[&str] = &[
+    "schema_id",
+    "schema_version",
+    "created_at",
+    "job_id",
+    "status",
+    "stop_reason",
+    "status_reason_code",
+    "environment_fingerprint",
+    "safety_invariant_version",
+    "safety_invariant_hash",
+    "checkpoint_count",
+    "approval_count",
+];
+
+fn job_error(e: gait_sdk::job::JobError) -> PackError {
+    use gait_sdk::job::JobError;
+    match e {
+        JobError::Io(m) => PackError::Io(m),
+        JobError::Contention | JobError::LeaseHeld(_) => PackError::Io(e.to_string()),
+        other => PackError::invalid(other.to_string()),
+    }
+}
+
+/// Where `--from` points: a job directory, a `state.json`, or an id under `--job-root`.
+fn job_source(from: &str, job_root: &str) -> R<gait_sdk::job::JobDir> {
+    use gait_sdk::job::JobDir;
+    let p = Path::new(from.trim());
+    let name = |q: &Path| q.file_name().map(|n| n.to_string_lossy().into_owned());
+    let (root, id) = if p.is_dir() {
+        let abs = gait_sdk::job::clean_path(&std::env::current_dir().unwrap_or_default().join(p));
+        (
+            abs.parent().map(Path::to_path_buf).unwrap_or_default(),
+            name(&abs).unwrap_or_default(),
+        )
+    } else if p.is_file()
+        && name(p).is_some_and(|n| n.eq_ignore_ascii_case(gait_sdk::job::STATE_FILE))
+    {
+        let abs = gait_sdk::job::clean_path(&std::env::current_dir().unwrap_or_default().join(p));
+        let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+        (
+            dir.parent().map(Path::to_path_buf).unwrap_or_default(),
+            name(&dir).unwrap_or_default(),
+        )
+    } else {
+        (
+            gait_sdk::job::resolve_root(job_root).map_err(job_error)?,
+            from.trim().to_string(),
+        )
+    };
+    JobDir::new(&root.to_string_lossy(), &id).map_err(job_error)
+}
+
+/// `job_payload.json` of a job state (defaults already applied).
+pub fn job_payload(st: &gait_sdk::job::JobState) -> Value {
+    let created = if st.created_at.is_zero() {
+        GoTime::parse_rfc3339(EPOCH_1980).expect("constant")
+    } else {
+        st.created_at.utc()
+    };
+    let mut m = Map::new();
+    m.insert("schema_id".into(), json!("gait.pack.job"));
+    m.insert("schema_version".into(), json!("1.0.0"));
+    m.insert("created_at".into(), json!(created.to_rfc3339_nano()));
+    m.insert("job_id".into(), json!(st.job_id));
+    m.insert("status".into(), json!(st.status));
+    m.insert("stop_reason".into(), json!(st.stop_reason));
+    m.insert("status_reason_code".into(), json!(st.status_reason_code));
+    m.insert(
+        "environment_fingerprint".into(),
+        json!(st.environment_fingerprint),
+    );
+    if !st.safety_invariant_version.is_empty() {
+        m.insert(
+            "safety_invariant_version".into(),
+            json!(st.safety_invariant_version),
+        );
+    }
+    if !st.safety_invariant_hash.is_empty() {
+        m.insert(
+            "safety_invariant_hash".into(),
+            json!(st.safety_invariant_hash),
+        );
+    }
+    m.insert("checkpoint_count".into(), json!(st.checkpoints.len()));
+    m.insert("approval_count".into(), json!(st.approvals.len()));
+    Value::Object(m)
+}
+
+/// `pack build --type job`.
+fn build_job(
+    a: &BuildArgs,
+    producer: &str,
+    signer: Option<&gait_sdk::signing::Signer>,
+) -> R<CommandOutput> {
+    let job = job_source(&a.from, &a.job_root)?;
+    let mut st = gait_sdk::job::load(&job).map_err(job_error)?;
+    let events = gait_sdk::job::read_events(&job).map_err(job_error)?;
+    for (field, default) in [
+        (&mut st.status, "running"),
+        (&mut st.stop_reason, "none"),
+        (&mut st.status_reason_code, "submitted"),
+    ] {
+        if field.trim().is_empty() {
+            *field = default.to_string();
+        }
+    }
+    if st.environment_fingerprint.trim().is_empty() {
+        st.environment_fingerprint = gait_sdk::job::environment_fingerprint();
+    }
+    let mut payload = BTreeMap::new();
+    payload.insert(
+        JOB_PAYLOAD.to_string(),
+        jcs::canonical_bytes(&job_payload(&st)).expect("finite"),
+    );
+    payload.insert(
+        JOB_STATE.to_string(),
+        jcs::canonical_bytes(&st.to_reference_value()).expect("finite"),
+    );
+    let mut lines = Vec::new();
+    for e in &events {
+        lines.extend(
+            jcs::canonical_bytes(&e.to_value()).map_err(|e| PackError::invalid(e.to_string()))?,
+        );
+        lines.push(b'\n');
+    }
+    payload.insert(JOB_EVENTS.to_string(), lines);
+    let built = spec::build("job", &st.job_id, producer, payload, signer.map(|s| &s.key))?;
+    let out = if a.out.trim().is_empty() {
+        output_path(&format!("./gait-out/pack_{}.zip", built.manifest.pack_id))?
+    } else {
+        output_path(&a.out)?
+    };
+    write_zip(Path::new(&out), &built.entries)?;
+    Ok(build_output(
+        &out,
+        &built.manifest.pack_id,
+        "job",
+        &st.job_id,
+        signer,
+    ))
+}
+
+/// The job payload rules that `pack verify` applies to payload and state alike.
+fn check_job_fields(
+    what: &str,
+    v: &GoValue,
+    invariant_hash_rule: bool,
+) -> Result<(), RunpackError> {
+    let bad = |m: String| Err(RunpackError::Verification(m));
+    let s = |k: &str| match v.field(k) {
+        Some(GoValue::String(x)) => x.clone(),
+        _ => String::new(),
+    };
+    if GoTime::parse_rfc3339(&s("created_at"))
+        .map(|t| t.is_zero())
+        .unwrap_or(true)
+    {
+        return bad(format!("{what} created_at is required"));
+    }
+    if s("job_id").trim().is_empty() {
+        return bad(format!("{what} job_id is required"));
+    }
+    if !gait_sdk::job::STATUSES.contains(&s("status").as_str()) {
+        return bad(format!("{what} status is invalid: {:?}", s("status")));
+    }
+    for k in [
+        "stop_reason",
+        "status_reason_code",
+        "environment_fingerprint",
+    ] {
+        if s(k).trim().is_empty() {
+            return bad(format!("{what} {k} is required"));
+        }
+    }
+    if invariant_hash_rule && !s("safety_invariant_version").is_empty() {
+        let h = s("safety_invariant_hash");
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad(format!(
+                "{what} safety_invariant_hash must be 64 hex characters"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_job_contract(source_ref: &str, src: &mut dyn EntrySource) -> Result<(), RunpackError> {
+    let bad = |m: String| Err(RunpackError::Verification(m));
+    let names = src.entry_names();
+    for n in [JOB_PAYLOAD, JOB_STATE, JOB_EVENTS] {
+        if !names.iter().any(|x| x == n) {
+            return bad(format!("missing {n}"));
+        }
+    }
+    let bytes = src.read_entry(JOB_PAYLOAD, 16 * 1024 * 1024)?;
+    let payload = strict_object(&bytes, JOB_PAYLOAD_FIELDS, "parse job_payload.json")?;
+    let ps = |k: &str| match payload.field(k) {
+        Some(GoValue::String(x)) => x.clone(),
+        _ => String::new(),
+    };
+    if ps("schema_id") != "gait.pack.job" || ps("schema_version") != "1.0.0" {
+        return bad("job payload schema mismatch".into());
+    }
+    check_job_fields("job payload", &payload, true)?;
+    let count = |k: &str| -> Result<i64, RunpackError> {
+        match payload.field(k) {
+            None => Ok(0),
+            Some(GoValue::Number { int: Some(i), .. }) if *i >= 0 => Ok(*i),
+            Some(_) => Err(RunpackError::Verification(format!(
+                "job payload {k} must be a non-negative integer"
+            ))),
+        }
+    };
+    let (checkpoints, approvals) = (count("checkpoint_count")?, count("approval_count")?);
+    let bytes = src.read_entry(JOB_STATE, 64 * 1024 * 1024)?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| RunpackError::Verification("parse job_state.json: not valid UTF-8".into()))?;
+    let state = gait_sdk::job::JobState::parse_strict(text)
+        .map_err(|e| RunpackError::Verification(format!("parse job_state.json: {e}")))?;
+    let state_go = GoValue::parse(text)
+        .map_err(|e| RunpackError::Verification(format!("parse job_state.json: {e}")))?;
+    check_job_fields("job state", &state_go, true)?;
+    let bytes = src.read_entry(JOB_EVENTS, 64 * 1024 * 1024)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| {
+        RunpackError::Verification("parse job_events.jsonl: not valid UTF-8".into())
+    })?;
+    let job_id = ps("job_id");
+    for (i, line) in text.split('\n').enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let ev = gait_sdk::job::Event::parse_strict(line).map_err(|e| {
+            RunpackError::Verification(format!("parse job_events.jsonl line {}: {e}", i + 1))
+        })?;
+        if ev.job_id != job_id {
+            return bad(format!(
+                "job_events.jsonl line {}: job_id {:?} does not match the payload's {job_id:?}",
+                i + 1,
+                ev.job_id
+            ));
+        }
+    }
+    if job_id != source_ref {
+        return bad("job payload job_id must match source_ref".into());
+    }
+    if state.job_id != job_id {
+        return bad("job state job_id must match the job payload".into());
+    }
+    if state.checkpoints.len() as i64 != checkpoints {
+        return bad("job payload checkpoint_count does not match job_state.json".into());
+    }
+    if state.approvals.len() as i64 != approvals {
+        return bad("job payload approval_count does not match job_state.json".into());
+    }
+    Ok(())
+}
+
+/// `job_payload` (when strictly decodable) and `job_lineage` of a job pack, for inspect.
+fn read_job_parts(src: &mut dyn EntrySource, names: &[String]) -> (Option<Value>, Option<Value>) {
+    let has = |n: &str| names.iter().any(|x| x == n);
+    let payload = if has(JOB_PAYLOAD) {
+        src.read_entry(JOB_PAYLOAD, 16 * 1024 * 1024)
+            .ok()
+            .filter(|b| strict_object(b, JOB_PAYLOAD_FIELDS, "job payload").is_ok())
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+    } else {
+        None
+    };
+    let mut lineage = Map::new();
+    let mut events = Vec::new();
+    if has(JOB_EVENTS) {
+        if let Ok(b) = src.read_entry(JOB_EVENTS, 64 * 1024 * 1024) {
+            if let Ok(text) = std::str::from_utf8(&b) {
+                events = text
+                    .split('\n')
+                    .filter(|l| !l.trim().is_empty())
+                    .filter_map(|l| gait_sdk::job::Event::parse_lenient(l).ok())
+                    .collect();
+            }
+        }
+    }
+    lineage.insert("event_count".into(), json!(events.len()));
+    if let Some(last) = events.last() {
+        if !last.event_type.is_empty() {
+            lineage.insert("last_event_type".into(), json!(last.event_type));
+        }
+    }
+    if has(JOB_STATE) {
+        if let Ok(b) = src.read_entry(JOB_STATE, 64 * 1024 * 1024) {
+            if let Some(st) = std::str::from_utf8(&b)
+                .ok()
+                .and_then(|t| gait_sdk::job::JobState::parse_lenient(t).ok())
+            {
+                let mut refs: Vec<&gait_sdk::job::Checkpoint> = st.checkpoints.iter().collect();
+                refs.sort_by(|a, b| a.checkpoint_id.cmp(&b.checkpoint_id));
+                if !refs.is_empty() {
+                    lineage.insert(
+                        "checkpoint_refs".into(),
+                        Value::Array(
+                            refs.iter()
+                                .map(|c| json!({"checkpoint_id": c.checkpoint_id, "reason_code": c.reason_code, "type": c.checkpoint_type}))
+                                .collect(),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    (payload, Some(Value::Object(lineage)))
 }
