@@ -707,3 +707,150 @@ fn tour_walks_demo_to_regress() {
     );
     assert!(text.contains("a4_regress_run=pass failed=0"), "{text}");
 }
+
+#[test]
+fn session_chain_checkpoints_become_fixtures() {
+    let ws = workspace();
+    fn with<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [args, &["--journal", "j.jsonl", "--json"][..]].concat()
+    }
+    ws.expect(
+        &with(&[
+            "run",
+            "session",
+            "start",
+            "--session-id",
+            "s1",
+            "--run-id",
+            "run_sess",
+        ]),
+        0,
+    );
+    ws.expect(
+        &with(&[
+            "run",
+            "session",
+            "append",
+            "--tool",
+            "tool.search",
+            "--verdict",
+            "allow",
+        ]),
+        0,
+    );
+    ws.expect(
+        &with(&[
+            "run",
+            "session",
+            "append",
+            "--tool",
+            "tool.delete",
+            "--verdict",
+            "block",
+        ]),
+        0,
+    );
+    ws.expect(&with(&["run", "session", "checkpoint"]), 0);
+    ws.expect(
+        &with(&[
+            "run",
+            "session",
+            "append",
+            "--tool",
+            "tool.fetch",
+            "--verdict",
+            "allow",
+        ]),
+        0,
+    );
+    ws.expect(&with(&["run", "session", "checkpoint"]), 0);
+
+    let v = ws.expect(
+        &["regress", "init", "--from", "./j_chain.json", "--json"],
+        0,
+    );
+    assert_eq!(v["run_id"], "run_sess_cp_0002", "latest by default");
+    let v = ws.expect(
+        &[
+            "regress",
+            "init",
+            "--from",
+            "./j_chain.json",
+            "--checkpoint",
+            "1",
+            "--name",
+            "first",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(v["run_id"], "run_sess_cp_0001");
+    let f = ws.read_json("fixtures/first/fixture.json");
+    assert_eq!(f["session_chain"], "./j_chain.json");
+    assert_eq!(f["checkpoint_index"], 1);
+    assert_eq!(
+        f["expected_tool_sequence"],
+        json!(["tool.search", "tool.delete"])
+    );
+    assert_eq!(f["expected_verdict_sequence"], json!(["allow", "error"]));
+
+    // A receipt pins the checkpoint it captured, even after the chain grew.
+    let c = ws.expect(
+        &[
+            "capture",
+            "--from",
+            "./j_chain.json",
+            "--checkpoint",
+            "1",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(c["session_chain_path"], "./j_chain.json");
+    let v = ws.expect(
+        &[
+            "regress",
+            "add",
+            "--from",
+            "gait-out/capture.json",
+            "--name",
+            "cap",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(v["run_id"], "run_sess_cp_0001");
+    let v = ws.expect(
+        &[
+            "regress",
+            "add",
+            "--from",
+            "gait-out/capture.json",
+            "--checkpoint",
+            "latest",
+            "--name",
+            "cap2",
+            "--json",
+        ],
+        0,
+    );
+    assert_eq!(v["run_id"], "run_sess_cp_0002");
+
+    for bad in ["7", "x", "0"] {
+        let v = ws.expect(
+            &[
+                "regress",
+                "init",
+                "--from",
+                "./j_chain.json",
+                "--checkpoint",
+                bad,
+                "--json",
+            ],
+            6,
+        );
+        assert!(v["hint"].as_str().is_some_and(|h| !h.is_empty()), "{v}");
+    }
+    let v = ws.expect(&["regress", "run", "--json"], 0);
+    assert_eq!(v["graders"], 16);
+}

@@ -246,7 +246,23 @@ fn add_source(from: &str, checkpoint: &str) -> R<Source> {
                 ));
             }
             if let Some(chain) = receipt.session_chain_path.filter(|c| !c.is_empty()) {
-                return resolve_source(&receipt_relative(t, &chain), checkpoint);
+                let chain = receipt_relative(t, &chain);
+                // Without --checkpoint, the checkpoint the receipt captured (the reference
+                // takes the chain's latest, which may be newer than what was captured).
+                if checkpoint.trim().is_empty() {
+                    let artifact = receipt_relative(t, &receipt.artifact_path);
+                    if let Some(cp) =
+                        source::chain_checkpoint_for(Path::new(&chain), Path::new(&artifact))
+                    {
+                        return Ok(Source {
+                            path: cp.runpack,
+                            shown: cp.runpack_shown,
+                            chain: Some(chain),
+                            checkpoint_index: Some(cp.index),
+                        });
+                    }
+                }
+                return resolve_source(&chain, checkpoint);
             }
             let artifact = receipt_relative(t, &receipt.artifact_path);
             return resolve_source(&artifact, checkpoint);

@@ -185,9 +185,9 @@ pub struct ChainCheckpoint {
     pub runpack_shown: String,
 }
 
-/// Reads `path` as a session chain and resolves `checkpoint` (`""`/`latest` or an index).
+/// The `(checkpoint_index, runpack_path)` entries of a session chain, in file order;
 /// `Ok(None)` when the file is not a session chain at all.
-pub fn resolve_chain(path: &Path, checkpoint: &str) -> R<Option<ChainCheckpoint>> {
+fn chain_entries(path: &Path) -> R<Option<Vec<(i64, String)>>> {
     let Ok(bytes) = fsutil::read_capped(path, MAX_JSON_BYTES) else {
         return Ok(None);
     };
@@ -215,16 +215,60 @@ pub fn resolve_chain(path: &Path, checkpoint: &str) -> R<Option<ChainCheckpoint>
         let rp = c
             .str_field("runpack_path", &at)
             .map_err(|e| bad(e.to_string()))?;
-        cps.push((index, rp));
+        cps.push((index, rp.trim().to_string()));
     }
-    let Some(last) = cps.last().cloned() else {
+    if cps.is_empty() {
+        return Err(RegressError::invalid_hint(
+            format!("session chain {shown} has no checkpoints"),
+            "write a checkpoint with `gait run session checkpoint` first",
+        ));
+    }
+    Ok(Some(cps))
+}
+
+/// A checkpoint's runpack: `runpack_path` as written (relative to the working directory),
+/// else relative to the chain's directory.
+fn checkpoint_runpack(chain: &Path, index: i64, rp: &str) -> R<ChainCheckpoint> {
+    if rp.is_empty() {
         return Err(RegressError::invalid(format!(
-            "session chain {shown} has no checkpoints"
+            "parse session chain {}: checkpoint {index} has no runpack_path",
+            chain.display()
         )));
+    }
+    let direct = PathBuf::from(rp);
+    let resolved = if direct.is_file() {
+        Some(direct)
+    } else if direct.is_relative() {
+        chain
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map(|d| d.join(rp))
+            .filter(|p| p.is_file())
+    } else {
+        None
+    };
+    let runpack = resolved.ok_or_else(|| {
+        RegressError::invalid_hint(
+            format!("checkpoint {index} runpack not found: {rp}"),
+            "the session chain names a runpack that is not there; keep the chain and its runpacks together",
+        )
+    })?;
+    Ok(ChainCheckpoint {
+        index,
+        runpack_shown: runpack.display().to_string(),
+        runpack,
+    })
+}
+
+/// Reads `path` as a session chain and resolves `checkpoint` (`""`/`latest` or an index).
+/// `Ok(None)` when the file is not a session chain at all.
+pub fn resolve_chain(path: &Path, checkpoint: &str) -> R<Option<ChainCheckpoint>> {
+    let Some(cps) = chain_entries(path)? else {
+        return Ok(None);
     };
     let wanted = checkpoint.trim();
     let (index, rp) = if wanted.is_empty() || wanted.eq_ignore_ascii_case("latest") {
-        last
+        cps.last().cloned().unwrap_or_default()
     } else {
         let n: i64 = wanted.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
             RegressError::invalid_hint(
@@ -232,33 +276,27 @@ pub fn resolve_chain(path: &Path, checkpoint: &str) -> R<Option<ChainCheckpoint>
                 "use --checkpoint latest or a positive checkpoint index",
             )
         })?;
-        cps.into_iter()
-            .find(|(i, _)| *i == n)
-            .ok_or_else(|| RegressError::invalid(format!("checkpoint {n} not found")))?
+        let known: Vec<String> = cps.iter().map(|(i, _)| i.to_string()).collect();
+        cps.into_iter().find(|(i, _)| *i == n).ok_or_else(|| {
+            RegressError::invalid_hint(
+                format!("checkpoint {n} not found"),
+                format!("the chain has checkpoints {}", known.join(", ")),
+            )
+        })?
     };
-    let rp_trim = rp.trim().to_string();
-    if rp_trim.is_empty() {
-        return Err(bad(format!("checkpoint {index} has no runpack_path")));
-    }
-    let direct = PathBuf::from(&rp_trim);
-    let resolved = if direct.is_file() {
-        Some(direct)
-    } else if direct.is_relative() {
-        path.parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .map(|d| d.join(&rp_trim))
-            .filter(|p| p.is_file())
-    } else {
-        None
-    };
-    let runpack = resolved.ok_or_else(|| {
-        RegressError::invalid(format!("checkpoint {index} runpack not found: {rp_trim}"))
-    })?;
-    Ok(Some(ChainCheckpoint {
-        index,
-        runpack_shown: runpack.display().to_string(),
-        runpack,
-    }))
+    checkpoint_runpack(path, index, &rp).map(Some)
+}
+
+/// The checkpoint of the chain at `chain` whose runpack is the file `runpack` (a capture
+/// receipt records the runpack it captured, not its index).
+pub fn chain_checkpoint_for(chain: &Path, runpack: &Path) -> Option<ChainCheckpoint> {
+    let target = std::fs::canonicalize(runpack).ok()?;
+    chain_entries(chain)
+        .ok()??
+        .into_iter()
+        .rev()
+        .filter_map(|(i, rp)| checkpoint_runpack(chain, i, &rp).ok())
+        .find(|cp| std::fs::canonicalize(&cp.runpack).ok().as_ref() == Some(&target))
 }
 
 /// A resolved `--from`.
