@@ -293,6 +293,44 @@ mod tests {
         }
     }
 
+    /// Hostile input never panics: truncations and byte flips of valid JSON and YAML configs
+    /// (and fixture.json) only ever give a value or an error.
+    #[test]
+    fn mutated_input_never_panics() {
+        let seeds = [
+            r#"{"schema_id":"gait.regress.config","schema_version":"1.0.0","fixture_set":"x","fixtures":[{"name":"a","run_id":"r","runpack":"fixtures/a/runpack.zip","k":[1,{"z":null}]}]}"#,
+            "schema_id: gait.regress.config\nfixtures:\n  - &a {name: a, runpack: r.zip}\n  - *a\n  - name: b\n    runpack: \"q\"\n",
+        ];
+        const ALPHABET: &[u8] = b"{}[]:,\"-&*!|>#\n a0";
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for seed in seeds {
+            let bytes = seed.as_bytes();
+            for cut in 0..bytes.len() {
+                if let Ok(t) = std::str::from_utf8(&bytes[..cut]) {
+                    let _ = Config::parse(t, "gait.yaml");
+                    let _ = crate::fixture::Fixture::parse(t, "fixture.json");
+                }
+            }
+            for _ in 0..3000 {
+                let mut b = bytes.to_vec();
+                for _ in 0..(next() % 4 + 1) {
+                    let i = (next() as usize) % b.len();
+                    b[i] = ALPHABET[(next() as usize) % ALPHABET.len()];
+                }
+                if let Ok(t) = std::str::from_utf8(&b) {
+                    let _ = Config::parse(t, "gait.yaml");
+                    let _ = crate::fixture::Fixture::parse(t, "fixture.json");
+                }
+            }
+        }
+    }
+
     #[test]
     fn hand_edits_survive_an_upsert() {
         let mut c = Config::parse(
