@@ -1209,6 +1209,47 @@ pub fn write_atomic_0600(path: &Path, bytes: &[u8]) -> Result<(), JobError> {
     Ok(())
 }
 
+/// Replaces `path` by a fully written temp file (mode 0600) without syncing; returns the new
+/// file for the caller to sync.
+fn replace_unsynced(path: &Path, bytes: &[u8]) -> Result<fs::File, JobError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}.tmp-"))
+        .tempfile_in(dir)
+        .map_err(|e| io_err("create temp file in", dir, &e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| io_err("write", path, &e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp
+            .as_file()
+            .set_permissions(fs::Permissions::from_mode(0o600));
+    }
+    tmp.persist(path)
+        .map_err(|e| io_err("rename to", path, &e.error))
+}
+
+/// Syncs the new state file, the event log and the job directory concurrently.
+fn sync_together(state: &fs::File, events: &fs::File, dir: &Path) -> io::Result<()> {
+    let dir = fs::File::open(dir)?;
+    std::thread::scope(|s| {
+        let a = s.spawn(|| state.sync_all());
+        let b = s.spawn(|| dir.sync_all());
+        let c = events.sync_data();
+        let a = a
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("sync thread panicked")));
+        // Directory fsync is best effort (some file systems refuse it), as for atomic writes.
+        let _ = b.join();
+        a.and(c)
+    })
+}
+
 fn remove_if_exists(path: &Path) -> Result<(), JobError> {
     match fs::remove_file(path) {
         Ok(()) => Ok(()),
@@ -1527,7 +1568,7 @@ impl Txn {
         };
         let events_path = self.job.events_path();
         // Refuse before writing anything when the log ends in a torn line.
-        let (mut events_file, existed) = open_events_for_append(&events_path)?;
+        let (mut events_file, _) = open_events_for_append(&events_path)?;
         let _events_lock = take_file_lock(
             &self.job.dir,
             EVENTS_LOCK,
@@ -1542,15 +1583,27 @@ impl Txn {
             event: event.clone(),
         };
         let marker_path = self.job.pending_path();
+        // 1. The marker, durable: its content, then its directory entry.
         write_atomic_0600(&marker_path, &marker.file_bytes())?;
-        if let Err(e) = write_atomic_0600(&self.job.state_path(), &next.file_bytes()) {
-            let _ = fs::remove_file(&marker_path);
-            return Err(e);
-        }
+        // 2. The state replaced and the event appended, then state, log and directory made
+        //    durable together (three syncs in parallel: one journal commit, not three). The
+        //    marker is removed only after all three succeeded, so a crash anywhere before
+        //    leaves a marker that recovery resolves by the event log.
+        let state_path = self.job.state_path();
+        let state_file = match replace_unsynced(&state_path, &next.file_bytes()) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&marker_path);
+                return Err(e);
+            }
+        };
         let appended = events_file
             .write_all(event.line().as_bytes())
-            .and_then(|_| events_file.sync_data())
-            .map_err(|e| io_err("append", &events_path, &e));
+            .map_err(|e| io_err("append", &events_path, &e))
+            .and_then(|_| {
+                sync_together(&state_file, &events_file, &self.job.dir)
+                    .map_err(|e| io_err("sync", &self.job.dir, &e))
+            });
         if let Err(e) = appended {
             let logged = read_events(&self.job)
                 .map(|evs| evs.iter().any(|x| x.revision == event.revision))
@@ -1558,18 +1611,15 @@ impl Txn {
             if !logged {
                 match &previous {
                     Some(p) => {
-                        let _ = write_atomic_0600(&self.job.state_path(), &p.file_bytes());
+                        let _ = write_atomic_0600(&state_path, &p.file_bytes());
                     }
                     None => {
-                        let _ = fs::remove_file(self.job.state_path());
+                        let _ = fs::remove_file(&state_path);
                     }
                 }
                 let _ = fs::remove_file(&marker_path);
             }
             return Err(e);
-        }
-        if !existed {
-            sync_dir(&self.job.dir);
         }
         remove_if_exists(&marker_path)?;
         self.state = Some(next);
