@@ -903,7 +903,7 @@ impl Event {
             ));
         }
         let payload = match v.object_field("payload", "").map_err(|e| e.to_string())? {
-            Some(p) => match p.to_value() {
+            Some(p) => match go_numbers(p.to_value()) {
                 Value::Object(m) => Some(m),
                 _ => None,
             },
@@ -929,6 +929,22 @@ impl Event {
         let v = GoValue::parse(text).map_err(|e| e.to_string())?;
         check_known(&v, EVENT_FIELDS)?;
         Event::from_go(&v)
+    }
+}
+
+/// Payload numbers are doubles (as in a Go `map[string]any`); integral ones are kept as
+/// integers so they print as Go prints them (`3114`, not `3114.0`).
+fn go_numbers(v: Value) -> Value {
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(go_numbers).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, go_numbers(v))).collect()),
+        other => other,
     }
 }
 

@@ -439,6 +439,7 @@ pub fn simple(ctx: &Ctx, which: Simple, id: &str, actor: &str) -> R<CommandOutpu
     let job = ctx.job(id)?;
     let mut txn = Txn::begin(&job, false)?;
     let mut st = txn.existing()?.clone();
+    check_fence(ctx, &job, &st)?;
     if !which.legal_from().contains(&st.status.as_str()) {
         return Err(transition_error(which.event_type(), &st.status));
     }
@@ -463,6 +464,7 @@ pub fn approve(ctx: &Ctx, id: &str, actor: &str, reason: &str) -> R<CommandOutpu
     let job = ctx.job(id)?;
     let mut txn = Txn::begin(&job, false)?;
     let mut st = txn.existing()?.clone();
+    check_fence(ctx, &job, &st)?;
     let actor = actor.trim();
     if actor.is_empty() {
         return Err(JobError::invalid("approval actor is required"));
@@ -691,6 +693,7 @@ pub fn resume(ctx: &Ctx, a: &ResumeArgs) -> R<CommandOutput> {
     let inp = resume_inputs(a)?;
     let mut txn = Txn::begin(&job, false)?;
     let mut st = txn.existing()?.clone();
+    check_fence(ctx, &job, &st)?;
     let change = apply_resume(&mut st, a, &inp)?;
     txn.commit(st, change, ctx.now)?;
     Ok(job_output("resume", txn.existing()?))
