@@ -1799,4 +1799,81 @@ mod tests {
         ));
         assert_eq!(read_state(&job).unwrap().unwrap().revision, 2);
     }
+
+    /// A `state.json` and an `events.jsonl` written by the reference re-render byte for byte.
+    #[test]
+    fn reference_files_round_trip_byte_for_byte() {
+        let state = REF_STATE;
+        let st = JobState::parse_lenient(state).unwrap();
+        assert_eq!(String::from_utf8(st.file_bytes()).unwrap(), state);
+        for line in REF_EVENTS.lines() {
+            assert_eq!(
+                Event::parse_lenient(line).unwrap().line(),
+                format!("{line}\n")
+            );
+        }
+    }
+
+    const REF_STATE: &str = r#"{
+  "schema_id": "gait.job.runtime",
+  "schema_version": "1.0.0",
+  "created_at": "2026-03-01T08:00:00Z",
+  "updated_at": "2026-03-01T08:06:00Z",
+  "producer_version": "0.0.0-dev",
+  "job_id": "job_fjord_460",
+  "status": "paused",
+  "stop_reason": "paused_by_user",
+  "status_reason_code": "paused",
+  "environment_fingerprint": "envfp:stored-heron",
+  "safety_invariant_version": "1",
+  "safety_invariant_hash": "581b5c0ba606e573f3166ad21f5ffa35c77bd6f67cb6848fe7cde9fbca6480b9",
+  "safety_invariants": [
+    "control_boundary=runtime_go",
+    "default_privacy=reference_receipts",
+    "fail_closed=true",
+    "identity=prep-user"
+  ],
+  "identity": "prep-user",
+  "revision": 7,
+  "checkpoints": [
+    {
+      "checkpoint_id": "cp_0001",
+      "created_at": "2026-03-01T08:01:00Z",
+      "type": "plan",
+      "summary": "stored plan",
+      "reason_code": "checkpoint_plan"
+    },
+    {
+      "checkpoint_id": "cp_0002",
+      "created_at": "2026-03-01T08:02:00Z",
+      "type": "decision-needed",
+      "summary": "needs a human",
+      "required_action": "approve",
+      "reason_code": "checkpoint_decision_needed"
+    },
+    {
+      "checkpoint_id": "cp_0003",
+      "created_at": "2026-03-01T08:05:00Z",
+      "type": "progress",
+      "summary": "half way",
+      "reason_code": "checkpoint_progress"
+    }
+  ],
+  "approvals": [
+    {
+      "created_at": "2026-03-01T08:03:00Z",
+      "actor": "stored-approver",
+      "reason": "ok"
+    }
+  ]
+}
+"#;
+    const REF_EVENTS: &str = r#"{"schema_id":"gait.job.event","schema_version":"1.0.0","created_at":"2026-03-01T08:00:00Z","job_id":"job_fjord_460","revision":1,"type":"submitted","actor":"prep-user","reason_code":"submitted","payload":{"environment_fingerprint":"envfp:stored-heron","identity":"prep-user"}}
+{"schema_id":"gait.job.event","schema_version":"1.0.0","created_at":"2026-03-01T08:01:00Z","job_id":"job_fjord_460","revision":2,"type":"checkpoint_added","reason_code":"checkpoint_plan","payload":{"checkpoint_id":"cp_0001","checkpoint_type":"plan","required_action":""}}
+{"schema_id":"gait.job.event","schema_version":"1.0.0","created_at":"2026-03-01T08:02:00Z","job_id":"job_fjord_460","revision":3,"type":"checkpoint_added","reason_code":"checkpoint_decision_needed","payload":{"checkpoint_id":"cp_0002","checkpoint_type":"decision-needed","required_action":"approve"}}
+{"schema_id":"gait.job.event","schema_version":"1.0.0","created_at":"2026-03-01T08:03:00Z","job_id":"job_fjord_460","revision":4,"type":"approved","actor":"stored-approver","reason_code":"approval_recorded","payload":{"reason":"ok"}}
+{"schema_id":"gait.job.event","schema_version":"1.0.0","created_at":"2026-03-01T08:04:00Z","job_id":"job_fjord_460","revision":5,"type":"resumed","reason_code":"resumed","payload":{"actual_fingerprint":"envfp:stored-heron","expected_fingerprint":"envfp:stored-heron","identity":"prep-user","identity_validation_required":true,"reason":"resume"}}
+{"schema_id":"gait.job.event","schema_version":"1.0.0","created_at":"2026-03-01T08:05:00Z","job_id":"job_fjord_460","revision":6,"type":"checkpoint_added","reason_code":"checkpoint_progress","payload":{"checkpoint_id":"cp_0003","checkpoint_type":"progress","required_action":""}}
+{"schema_id":"gait.job.event","schema_version":"1.0.0","created_at":"2026-03-01T08:06:00Z","job_id":"job_fjord_460","revision":7,"type":"paused","reason_code":"paused"}
+"#;
 }

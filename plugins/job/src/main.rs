@@ -12,6 +12,13 @@ use serde_json::json;
 use std::time::Duration;
 
 const ABOUT: &str = "Durable jobs: submit, checkpoint, pause, stop, approve, resume, cancel, inspect and list jobs, and run them under supervision";
+const JOB_EXAMPLES: &str = "Examples:
+  gait job submit --id nightly --actor alice
+  gait job checkpoint add --id nightly --type progress --summary \"batch=3\"
+  gait job pause --id nightly            (then: gait job resume --id nightly)
+  gait job run --id nightly -- ./worker.sh
+  gait job list
+See docs/jobs.md. Exit codes: 0 ok, 1 lock contention (retryable) or I/O, 6 invalid input, 7 missing gate plugin, 8 lease lost.";
 const EXPLAIN: &str = "gait job records durable, checkpointed jobs (submit, checkpoint, pause, approve, resume, cancel) and runs them under a supervisor that resumes from the last checkpoint.";
 
 #[derive(Parser, Debug)]
@@ -24,7 +31,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Top {
     /// Durable jobs: a locked, crash-safe lifecycle record per job under `--root`.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = JOB_EXAMPLES)]
     Job(JobCmd),
 }
 
