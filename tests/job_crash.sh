@@ -8,14 +8,14 @@
 # Usage: tests/job_crash.sh [--no-build] [--help]
 # Environment:
 #   ROUNDS=500                kills to attempt
-#   MAX_DELAY_MS=40           the kill lands uniformly in [0, MAX_DELAY_MS] ms after spawn
+#   MAX_DELAY_MS=10           the kill lands uniformly in [0, MAX_DELAY_MS] ms after spawn
 #   SEED=<int>                random seed (default: time-based; printed)
 #   CARGO_TARGET_DIR          honoured like cargo does (relative to the repository root)
 #   PROFILE=release|debug     which binaries to use (default release)
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-500}
-MAX_DELAY_MS=${MAX_DELAY_MS:-40}
+MAX_DELAY_MS=${MAX_DELAY_MS:-10}
 SEED=${SEED:-$(date +%s)}
 PROFILE=${PROFILE:-release}
 BUILD=1
