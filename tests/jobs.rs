@@ -514,7 +514,7 @@ fn killed_run_is_resumed_from_the_last_checkpoint() {
             "--id",
             "crashy",
             "--lease-ttl",
-            "2s",
+            "4s",
             "--json",
             "--",
             w,
@@ -555,7 +555,7 @@ fn killed_run_is_resumed_from_the_last_checkpoint() {
     );
     assert_eq!(v["retryable"], true);
     // Once it has expired, the next run takes over and finishes from the last checkpoint.
-    std::thread::sleep(Duration::from_millis(2200));
+    std::thread::sleep(Duration::from_millis(4300));
     let out = start(&[]).output().unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
