@@ -1653,6 +1653,49 @@ impl Txn {
     }
 }
 
+/// Records that a tool call for an emergency-stopped job was refused (jobs spec A11, for
+/// `mcp proxy|serve`): a `dispatch_blocked` event through the normal mutation, status
+/// unchanged. `reason_code` defaults to `emergency_stop_preempted`, `dispatch_path` to
+/// `runtime.dispatch`.
+pub fn record_blocked_dispatch(
+    job: &JobDir,
+    actor: &str,
+    reason_code: &str,
+    dispatch_path: &str,
+    now: GoTime,
+) -> Result<JobState, JobError> {
+    let mut txn = Txn::begin(job, false)?;
+    let st = txn.existing()?.clone();
+    if st.status != "emergency_stopped" || st.stop_reason != "emergency_stopped" {
+        return Err(JobError::invalid(
+            "invalid transition: blocked dispatch requires emergency stopped state",
+        ));
+    }
+    let reason = if reason_code.trim().is_empty() {
+        "emergency_stop_preempted"
+    } else {
+        reason_code.trim()
+    };
+    let path = if dispatch_path.trim().is_empty() {
+        "runtime.dispatch"
+    } else {
+        dispatch_path.trim()
+    };
+    let mut payload = Map::new();
+    payload.insert("dispatch_path".into(), Value::String(path.to_string()));
+    txn.commit(
+        st,
+        Change {
+            event_type: "dispatch_blocked".into(),
+            actor: actor.trim().to_string(),
+            reason_code: reason.to_string(),
+            payload: Some(payload),
+        },
+        now,
+    )?;
+    Ok(txn.existing()?.clone())
+}
+
 /// Every job directory under a root (names that are valid job ids), sorted.
 pub fn list_job_ids(root: &Path) -> Result<Vec<String>, JobError> {
     let rd = match fs::read_dir(root) {
@@ -1798,6 +1841,35 @@ mod tests {
             Err(JobError::Corrupt { .. })
         ));
         assert_eq!(read_state(&job).unwrap().unwrap().revision, 2);
+    }
+
+    #[test]
+    fn blocked_dispatch_needs_an_emergency_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let job = JobDir::new(dir.path().to_str().unwrap(), "m1").unwrap();
+        let now = GoTime::parse_rfc3339("2026-01-01T00:00:00Z").unwrap();
+        let mut txn = Txn::begin(&job, true).unwrap();
+        let st = JobState {
+            job_id: "m1".into(),
+            status: "running".into(),
+            stop_reason: "none".into(),
+            ..Default::default()
+        };
+        txn.commit(st, Change::default(), now).unwrap();
+        drop(txn);
+        assert!(record_blocked_dispatch(&job, "mcp-proxy", "", "mcp.proxy", now).is_err());
+        let mut txn = Txn::begin(&job, false).unwrap();
+        let mut st = txn.existing().unwrap().clone();
+        st.status = "emergency_stopped".into();
+        st.stop_reason = "emergency_stopped".into();
+        txn.commit(st, Change::default(), now).unwrap();
+        drop(txn);
+        let st = record_blocked_dispatch(&job, "mcp-proxy", "", "mcp.proxy", now).unwrap();
+        assert_eq!((st.status.as_str(), st.revision), ("emergency_stopped", 3));
+        let ev = read_events(&job).unwrap().pop().unwrap();
+        assert_eq!(ev.event_type, "dispatch_blocked");
+        assert_eq!(ev.reason_code, "emergency_stop_preempted");
+        assert_eq!(ev.payload.unwrap()["dispatch_path"], "mcp.proxy");
     }
 
     /// A `state.json` and an `events.jsonl` written by the reference re-render byte for byte.
