@@ -611,3 +611,48 @@ fn stale_lease_holder_is_fenced() {
     assert!(v["error"].as_str().unwrap().starts_with("lease lost"));
     assert!(checkpoints(&e, "f1").is_empty());
 }
+
+/// A job pack's payload and manifest validate against the v1 schemas, for a completed job and
+/// for one whose run failed.
+#[cfg(unix)]
+#[test]
+fn job_pack_payload_matches_the_schema() {
+    use gait_sdk::zip::{ZipLimits, ZipReader};
+    let e = env();
+    e.ok(&["job", "submit", "--id", "s1", "--actor", "ann", "--json"]);
+    e.ok(&[
+        "job",
+        "checkpoint",
+        "add",
+        "--id",
+        "s1",
+        "--type",
+        "completed",
+        "--summary",
+        "done",
+        "--json",
+    ]);
+    let mut c = e.cmd(&[
+        "job", "run", "--id", "s2", "--json", "--", "sh", "-c", "exit 4",
+    ]);
+    c.stdout(Stdio::piped());
+    assert_eq!(c.output().unwrap().status.code(), Some(1));
+    for id in ["s1", "s2"] {
+        let out = format!("{id}.zip");
+        e.ok(&[
+            "pack", "build", "--type", "job", "--from", id, "--out", &out, "--json",
+        ]);
+        let mut z = ZipReader::open(&e.work.join(&out), ZipLimits::default()).unwrap();
+        for (entry, schema) in [
+            ("job_payload.json", "pack/job"),
+            ("pack_manifest.json", "pack/manifest"),
+        ] {
+            let v: Value = serde_json::from_slice(&z.read_entry(entry, 1 << 20).unwrap()).unwrap();
+            gait_sdk::schema::validate(schema, &v)
+                .unwrap_or_else(|err| panic!("{id} {entry}: {err:?}\n{v}"));
+        }
+        let state: Value =
+            serde_json::from_slice(&z.read_entry("job_state.json", 1 << 20).unwrap()).unwrap();
+        assert!(state.get("lease").is_none());
+    }
+}
