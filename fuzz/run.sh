@@ -21,7 +21,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(intent_json policy_yaml approval_token canonical_json zip_archive pack_manifest)
+    targets=(intent_json policy_yaml approval_token canonical_json zip_archive pack_manifest regress_config)
 fi
 sanitizer="${FUZZ_SANITIZER:-address}"
 max_len="${FUZZ_MAX_LEN:-65536}"
