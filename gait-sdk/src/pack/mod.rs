@@ -2,6 +2,7 @@
 //! and, built on the same machinery, PackSpec v1 packs. Formats and their verification live
 //! here; commands live in plugins.
 
+pub mod call;
 pub mod guard;
 pub mod runpack;
 pub mod spec;

@@ -40,7 +40,32 @@ enum GateCmd {
     /// Exit codes: 0 allow or dry_run, 3 block, 4 approval required, 6 invalid input,
     /// 1 local I/O or lock failure.
     Eval(Box<EvalFlags>),
+    // --- voice (gait-voice): the gate side of `gait voice token mint`
+    /// Evaluate a voice commitment's derived intent (used by `gait voice token mint`).
+    ///
+    /// Pure evaluation and a signed trace: no approval tokens, rate limits or project config.
+    /// Exit codes: 0 allow or dry_run, 3 block, 4 approval required, 6 invalid input.
+    CommitmentEval(CommitmentEvalFlags),
 }
+
+#[derive(Args, Debug, Default)]
+struct CommitmentEvalFlags {
+    /// Policy YAML file (required).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    policy: String,
+    /// Derived gate intent JSON file (required).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    intent: String,
+    /// Where to write the signed trace (default `trace_<trace_id>.json`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    trace_out: String,
+    #[command(flatten)]
+    keys: KeyFlags,
+    /// Print machine-readable JSON.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
+    json: bool,
+}
+// --- end voice
 
 #[derive(Args, Debug, Default)]
 struct KeyFlags {
@@ -430,6 +455,21 @@ const EXPLAIN_LINES: &[(&str, &str)] = &[
 
 fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
     match cli.command {
+        // --- voice (gait-voice)
+        Top::Gate(GateCmd::CommitmentEval(f)) => {
+            let args = gait_gate::commitment::CommitmentEvalArgs {
+                policy: f.policy,
+                intent: f.intent,
+                trace_out: f.trace_out,
+                key_mode: f.keys.key_mode,
+                private_key: f.keys.private_key,
+                private_key_env: f.keys.private_key_env,
+                correlation_id: gait_sdk::output::correlation_id(argv),
+            };
+            let r = gait_gate::commitment::commitment_eval(&args).map_err(GaitError::from);
+            (r, f.json, "gate commitment-eval")
+        }
+        // --- end voice
         Top::Gate(GateCmd::Eval(f)) => {
             let f = *f;
             let json = f.json;
