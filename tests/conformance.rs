@@ -221,6 +221,7 @@ fn run_area(area: &str) {
     binary("gait-gate");
     binary("gait-pack");
     binary("gait-regress");
+    binary("gait-voice");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("conformance")
         .join(area);
@@ -309,4 +310,9 @@ fn regress_corpus() {
 #[test]
 fn jobs_corpus() {
     run_area("jobs");
+}
+
+#[test]
+fn voice_corpus() {
+    run_area("voice");
 }
