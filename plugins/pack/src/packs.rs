@@ -184,6 +184,9 @@ pub fn build(a: &BuildArgs) -> R<CommandOutput> {
     if pack_type == "job" {
         return build_job(a, producer, signer.as_ref());
     }
+    if pack_type == "call" {
+        return build_call(a, producer, signer.as_ref());
+    }
     if pack_type != "run" {
         return Err(PackError::invalid(format!(
             "pack type {pack_type} is not supported yet by this gait release (it arrives with the voice plugin)"
@@ -325,6 +328,11 @@ impl PayloadContract for Contracts {
         if manifest.pack_type == "job" {
             return check_job_contract(&manifest.source_ref, src);
         }
+        // --- call (voice): the callpack contract lives in gait_sdk::pack::call
+        if manifest.pack_type == "call" {
+            return gait_sdk::pack::call::check_contract(manifest, src);
+        }
+        // --- end call
         if manifest.pack_type != "run" {
             return Ok(());
         }
@@ -598,6 +606,10 @@ struct Opened {
     authorization: Option<authorization::Bundle>,
     job_payload: Option<Value>,
     job_lineage: Option<Value>,
+    /// `call_payload.json` of a callpack when it decodes strictly (voice).
+    call_payload: Option<Value>,
+    /// A callpack's embedded `source/runpack.zip` (export metrics; no lineage) (voice).
+    call_runpack: Option<Runpack>,
     legacy_manifest_digest: String,
 }
 
@@ -617,6 +629,8 @@ fn open_pack(path: &Path) -> R<Opened> {
             authorization: None,
             job_payload: None,
             job_lineage: None,
+            call_payload: None,
+            call_runpack: None,
             legacy_manifest_digest: rp.manifest.manifest_digest.clone(),
             runpack: Some(rp),
         });
@@ -639,6 +653,21 @@ fn open_pack(path: &Path) -> R<Opened> {
     } else {
         (None, None)
     };
+    // --- call (voice)
+    let (call_payload, call_runpack) = if manifest.pack_type == "call" {
+        let inner = if names.iter().any(|n| n == SOURCE_RUNPACK) {
+            let b = src.read_entry(SOURCE_RUNPACK, runpack::MAX_ENTRY_BYTES)?;
+            open_bytes(b)
+                .ok()
+                .and_then(|mut i| read_strict(i.as_mut()).ok())
+        } else {
+            None
+        };
+        (gait_sdk::pack::call::read_payload(src.as_mut()), inner)
+    } else {
+        (None, None)
+    };
+    // --- end call
     if manifest.pack_type == "run" {
         if names.iter().any(|n| n == RUN_PAYLOAD) {
             let b = src.read_entry(RUN_PAYLOAD, 16 * 1024 * 1024)?;
@@ -659,6 +688,8 @@ fn open_pack(path: &Path) -> R<Opened> {
         authorization,
         job_payload,
         job_lineage,
+        call_payload,
+        call_runpack,
         legacy_manifest_digest: String::new(),
     })
 }
@@ -726,6 +757,9 @@ pub fn inspect(args: &[String], path_flag: &str) -> R<CommandOutput> {
     }
     if let Some(l) = &o.job_lineage {
         inspect.insert("job_lineage".into(), l.clone());
+    }
+    if let Some(p) = &o.call_payload {
+        inspect.insert("call_payload".into(), p.clone());
     }
     if let Some(b) = &o.authorization {
         inspect.insert("authorization_bundle".into(), b.to_value());
@@ -1041,7 +1075,8 @@ pub fn export(a: &ExportArgs) -> R<CommandOutput> {
         .unwrap_or_else(|| EPOCH_1980.to_string());
     let created_t = GoTime::parse_rfc3339(&created)
         .unwrap_or_else(|_| GoTime::parse_rfc3339(EPOCH_1980).expect("constant"));
-    let (total, success, blocked, approval, regress, rate) = metrics(o.runpack.as_ref());
+    let (total, success, blocked, approval, regress, rate) =
+        metrics(o.runpack.as_ref().or(o.call_runpack.as_ref()));
     let record = json!({
         "pack_id": check.pack_id, "pack_type": check.pack_type, "source_ref": check.source_ref,
         "manifest_digest": manifest_digest, "files_checked": check.files_checked,
@@ -1554,3 +1589,42 @@ fn read_job_parts(src: &mut dyn EntrySource, names: &[String]) -> (Option<Value>
     }
     (payload, Some(Value::Object(lineage)))
 }
+
+// ------------------------------------------------------------------ call (voice)
+// `pack build --type call`: the callpack format and its rules are gait_sdk::pack::call,
+// shared with `gait voice pack build`.
+
+fn build_call(
+    a: &BuildArgs,
+    producer: &str,
+    signer: Option<&gait_sdk::signing::Signer>,
+) -> R<CommandOutput> {
+    use gait_sdk::pack::call::{self, CallRecord};
+    let from = Path::new(a.from.trim());
+    let bytes = gait_sdk::fsutil::read_capped(from, call::MAX_RECORD_BYTES)
+        .map_err(|e| PackError::invalid(format!("read call record: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| PackError::invalid("parse call record: not valid UTF-8"))?;
+    let rec = CallRecord::parse(&text).map_err(|e| PackError::invalid(e.message))?;
+    let dir = from
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let rp_bytes = gait_sdk::fsutil::read_capped(&dir.join(&rec.runpack_path), 1 << 30)
+        .map_err(|e| PackError::invalid(format!("verify source runpack: {e}")))?;
+    let mut src = open_bytes(rp_bytes.clone())
+        .map_err(|e| PackError::invalid(format!("verify source runpack: {e}")))?;
+    let run_id = call::check_runpack(src.as_mut()).map_err(|e| PackError::invalid(e.message))?;
+    let built = call::build_pack(&rec, &run_id, rp_bytes, producer, signer.map(|s| &s.key))
+        .map_err(|e| PackError::invalid(e.message))?;
+    let out = pack_out_path(&a.out, from, &built.manifest.pack_id)?;
+    write_zip(Path::new(&out), &built.entries)?;
+    Ok(build_output(
+        &out,
+        &built.manifest.pack_id,
+        "call",
+        &rec.call_id,
+        signer,
+    ))
+}
+// --- end call

@@ -75,7 +75,12 @@ struct MintFlags {
     #[arg(long, default_value = "", hide_default_value = true)]
     policy: String,
     /// Token lifetime, a Go duration (default 2m).
-    #[arg(long, default_value = "", hide_default_value = true)]
+    #[arg(
+        long,
+        default_value = "",
+        hide_default_value = true,
+        allow_hyphen_values = true
+    )]
     ttl: String,
     /// Token path (default ./say_token_<token_id>.json).
     #[arg(long, default_value = "", hide_default_value = true)]
