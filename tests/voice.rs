@@ -228,7 +228,8 @@ fn callpack_builds_verifies_and_bootstraps_a_regression() {
 #[test]
 fn bad_call_records_are_rejected_with_reason_codes() {
     let w = ws();
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    type Mutation = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Mutation)> = vec![
         (
             "unknown_commitment_class",
             Box::new(|r: &mut Value| r["commitments"][0]["commitment_class"] = json!("bribe")),
