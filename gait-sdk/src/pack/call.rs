@@ -960,13 +960,15 @@ fn check_prior_allow(decisions: &[GateDecision], receipts: &[SpeakReceipt]) -> R
                     format!("speak receipt missing prior gate decision for {where_}"),
                 )
             }
-            Some(d) if d.verdict != "allow" => return err(
-                "speak_without_prior_allow",
-                format!(
+            Some(d) if d.verdict != "allow" => {
+                return err(
+                    "speak_without_prior_allow",
+                    format!(
                     "speak receipt latest prior gate verdict is {} (expected allow) for {where_}",
                     d.verdict
                 ),
-            ),
+                )
+            }
             Some(_) => {}
         }
     }
