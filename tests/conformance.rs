@@ -20,18 +20,6 @@ const PENDING_CASES: &[(&str, &str)] = &[
         "needs --credential-broker stub",
     ),
     (
-        "gate/v-0174-freeze-invalid-timezone",
-        "extended feature family `freeze`",
-    ),
-    (
-        "gate/v-0175-freeze-inverted-window",
-        "extended feature family `freeze`",
-    ),
-    (
-        "gate/v-0176-freeze-unparsable-window",
-        "extended feature family `freeze`",
-    ),
-    (
         "gate/v-0202-script-eval",
         "extended feature family `script`",
     ),

@@ -892,6 +892,7 @@ fn evaluate_freeze(rule: &Rule, intent: &Intent, now: GoTime) -> FreezeDecision 
         Err(_) => {
             d.status = "invalid".into();
             d.reason_code = "freeze_window_invalid_timezone".into();
+            d.reason = "freeze window timezone could not be loaded".into();
             return d;
         }
     };
@@ -907,6 +908,10 @@ fn evaluate_freeze(rule: &Rule, intent: &Intent, now: GoTime) -> FreezeDecision 
         let Some((start, end)) = bounds.filter(|(s, e)| e > s) else {
             d.status = "invalid".into();
             d.reason_code = "freeze_window_invalid_window".into();
+            d.reason = "freeze window has an invalid range".into();
+            d.window_name = w.name.clone();
+            d.window_start = GoTime::zero();
+            d.window_end = GoTime::zero();
             return d;
         };
         let t = now.timestamp();
