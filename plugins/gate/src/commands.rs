@@ -7,6 +7,7 @@ use crate::config;
 use crate::error::GateError;
 use crate::eval::{self, strip_context_claims, EvalOptions, Evaluation};
 use crate::intent::{sorted_unique, Intent};
+use crate::killswitch;
 use crate::policy::{self, Policy};
 use crate::ratelimit;
 use crate::trace::{self, short_id, TraceInput};
@@ -574,6 +575,10 @@ pub struct GateEvalArgs {
     /// Extended flags that are given, by name (they are not supported by this release).
     pub extended: Vec<String>,
     pub credential_broker: String,
+    /// `--kill-switch-state` (or `gate.kill_switch_state`).
+    pub kill_switch_state: String,
+    /// `--context-envelope`.
+    pub context_envelope: String,
     pub correlation_id: String,
     // --- check plugins (see check_plugin.rs) ---
     /// `--check-plugin` libraries, in order.
@@ -627,6 +632,9 @@ fn explain_value(
     }
     put_list(&mut m, "reason_codes", &ev.reason_codes);
     put_list(&mut m, "violations", &ev.violations);
+    if let Some(k) = &ev.kill_switch {
+        m.insert("kill_switch".into(), k.clone());
+    }
     let missing: Vec<String> = sorted_unique(
         &ev.reason_codes
             .iter()
@@ -718,6 +726,18 @@ fn explain_value(
     m
 }
 
+fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(format!("{line}\n").as_bytes())?;
+    f.sync_all()
+}
+
 /// `gait gate eval`: evaluate, enforce limits and approvals, sign and write the trace.
 pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let started = std::time::Instant::now();
@@ -748,8 +768,8 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         fill(&mut a.rate_limit_state, &d, "rate_limit_state");
         fill(&mut a.trace_out, &d, "trace_path");
         fill(&mut a.credential_broker, &d, "credential_broker");
+        fill(&mut a.kill_switch_state, &d, "kill_switch_state");
         for key in [
-            "kill_switch_state",
             "wrkr_inventory_path",
             "credential_ref",
             "credential_command",
@@ -807,6 +827,18 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         ));
     }
     let raw_intent = load_intent(&a.intent)?;
+    let fail_closed_mode =
+        oss_prod || matches!(raw_intent.raw_risk_class().as_str(), "high" | "critical");
+    // Kill-switch state: unreadable state blocks in fail-closed mode, else is an input error.
+    let mut ks_state = None;
+    let mut ks_unavailable = false;
+    if !a.kill_switch_state.trim().is_empty() {
+        match killswitch::load(&a.kill_switch_state) {
+            Ok(s) => ks_state = Some(s),
+            Err(_) if fail_closed_mode => ks_unavailable = true,
+            Err(e) => return Err(GateError::invalid(format!("kill switch state: {e}"))),
+        }
+    }
     let broker = a.credential_broker.trim().to_lowercase();
     if !broker.is_empty() && broker != "off" {
         if !["stub", "env", "command"].contains(&broker.as_str()) {
@@ -852,6 +884,31 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let mut prepared = normalized;
     strip_context_claims(&mut prepared);
     let mut ev = eval::evaluate(&policy, &prepared, &EvalOptions { now: eval_now });
+    let mut ks_match = None;
+    if ks_unavailable && !ev.fail_closed_triggered {
+        ev = Evaluation {
+            verdict: "block".into(),
+            reason_codes: vec!["kill_switch_state_unavailable".into()],
+            violations: vec!["kill_switch_state_unavailable".into()],
+            kill_switch: Some(killswitch::unavailable_decision(eval_now)),
+            ..Default::default()
+        };
+    }
+    // The verdict before the kill switch: a match blocks, but an approval the rules required
+    // is still recorded in the approval audit.
+    let rules_verdict = ev.verdict.clone();
+    if let (Some(state), false, false) = (&ks_state, ev.fail_closed_triggered, ks_unavailable) {
+        let m = killswitch::evaluate(state, &prepared, eval_now);
+        ev.kill_switch = Some(killswitch::decision(m.as_ref(), eval_now));
+        if let Some(m) = &m {
+            ev.verdict = "block".into();
+            ev.reason_codes.extend(m.reason_codes.iter().cloned());
+            ev.reason_codes = sorted_unique(&ev.reason_codes);
+            ev.violations.push("kill_switch_active".into());
+            ev.violations = sorted_unique(&ev.violations);
+        }
+        ks_match = m;
+    }
     // --- check plugins: can only tighten `ev`; any failure blocks. Skipped (no trust store
     // read, nothing loaded) when none is given.
     let checks = (!a.check_plugins.is_empty())
@@ -1055,7 +1112,7 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
 
     let trace_id = short_id(&format!("{policy_digest}:{intent_digest}:{verdict}"));
     let trace_path = trace_path.unwrap_or_else(|| format!("trace_{trace_id}.json"));
-    if !approval_step_ran && ev.verdict == "require_approval" {
+    if !approval_step_ran && rules_verdict == "require_approval" {
         // Blocked before the approval step (rate limit, delegation): the evaluation still
         // required approvals, and the audit record says so.
         required_approvals = ev.min_approvals.max(1);
@@ -1135,6 +1192,11 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         })
     })?;
 
+    if let Some(m) = &ks_match {
+        let line = killswitch::journal_line(&prepared, created_at, &trace_id, m);
+        append_line(&killswitch::journal_path(&a.kill_switch_state), &line)
+            .map_err(|e| GateError::Io(format!("write kill switch journal: {e}")))?;
+    }
     let exit_code = verdict_exit(&verdict);
     if a.explain {
         let mut proof = Map::new();
@@ -1180,6 +1242,9 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     }
     if let Some(s) = &ev.sandbox {
         out.insert("sandbox".into(), s.to_value());
+    }
+    if let Some(k) = &ev.kill_switch {
+        out.insert("kill_switch".into(), k.clone());
     }
     if let Some(sc) = &ev.script {
         out.insert("script".into(), json!(true));

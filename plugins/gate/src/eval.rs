@@ -65,6 +65,8 @@ pub struct Evaluation {
     pub sandbox: Option<SandboxDecision>,
     pub fail_closed_triggered: bool,
     pub script: Option<ScriptOutcome>,
+    /// Kill-switch decision (set by `gate eval` when a state file is given).
+    pub kill_switch: Option<Value>,
 }
 
 #[derive(Debug, Clone, Default)]

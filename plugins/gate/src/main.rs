@@ -183,7 +183,7 @@ struct ExtendedFlags {
     /// [not supported yet] Delegation private key env var.
     #[arg(long)]
     delegation_private_key_env: Option<String>,
-    /// [not supported yet] Kill-switch state file.
+    /// Kill-switch state file (`gait.gate.kill_switch_state`); a match blocks.
     #[arg(long)]
     kill_switch_state: Option<String>,
     /// [not supported yet] Credential broker: off|stub|env|command.
@@ -223,7 +223,7 @@ struct ExtendedFlags {
 
 impl ExtendedFlags {
     fn given(&self) -> Vec<String> {
-        let pairs: [(&str, bool); 19] = [
+        let pairs: [(&str, bool); 18] = [
             ("--context-envelope", self.context_envelope.is_some()),
             ("--delegation-token", self.delegation_token.is_some()),
             (
@@ -250,7 +250,6 @@ impl ExtendedFlags {
                 "--delegation-private-key-env",
                 self.delegation_private_key_env.is_some(),
             ),
-            ("--kill-switch-state", self.kill_switch_state.is_some()),
             (
                 "--credential-env-prefix",
                 self.credential_env_prefix.is_some(),
@@ -499,7 +498,9 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                     config: f.config,
                     no_config: f.no_config,
                     extended: f.extended.given(),
-                    credential_broker: f.extended.credential_broker,
+                    credential_broker: f.extended.credential_broker.clone(),
+                    kill_switch_state: f.extended.kill_switch_state.clone().unwrap_or_default(),
+                    context_envelope: f.extended.context_envelope.clone().unwrap_or_default(),
                     correlation_id: gait_sdk::output::correlation_id(argv),
                     check_plugins: f.check_plugin,
                     check_plugin_trust_keys: f.check_plugin_trust_key,

@@ -238,6 +238,9 @@ pub fn build_trace(t: &TraceInput) -> Value {
     if let Some(sb) = &ev.sandbox {
         m.insert("sandbox".into(), sb.to_value());
     }
+    if let Some(k) = &ev.kill_switch {
+        m.insert("kill_switch".into(), k.clone());
+    }
     if let Some(d) = &t.delegation_ref {
         m.insert("delegation_ref".into(), d.clone());
     }
