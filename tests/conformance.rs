@@ -162,26 +162,6 @@ const PENDING_CASES: &[(&str, &str)] = &[
         "gate/v-0252-delegation-cli-errors",
         "extended feature family `delegation`",
     ),
-    (
-        "gate/v-0253-context-envelope",
-        "extended feature family `context`",
-    ),
-    (
-        "gate/v-0254-context-envelope",
-        "extended feature family `context`",
-    ),
-    (
-        "gate/v-0255-context-envelope",
-        "extended feature family `context`",
-    ),
-    (
-        "gate/v-0256-context-envelope",
-        "extended feature family `context`",
-    ),
-    (
-        "gate/v-0257-context-envelope-digests",
-        "extended feature family `context`",
-    ),
     ("gate/v-0272-broker", "extended feature family `broker`"),
     ("gate/v-0273-broker", "extended feature family `broker`"),
     ("gate/v-0274-broker", "extended feature family `broker`"),

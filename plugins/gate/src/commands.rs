@@ -726,6 +726,36 @@ fn explain_value(
     m
 }
 
+/// Reads, strictly parses and verifies a `--context-envelope` file.
+pub fn load_envelope(path: &str) -> Result<gait_sdk::context::Envelope, GateError> {
+    use gait_sdk::context;
+    let p = path.trim();
+    context::check_envelope_path(p).map_err(|e| GateError::invalid(e.to_string()))?;
+    let bytes = fsutil::read_capped(Path::new(p), context::MAX_ENVELOPE_BYTES)
+        .map_err(|e| GateError::invalid(format!("read context envelope: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| GateError::invalid("read context envelope: not valid UTF-8"))?;
+    context::Envelope::parse(&text).map_err(|e| {
+        // A supplied digest that is not sha256 hex gets its own message.
+        let supplied = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v.get("context_set_digest")?.as_str().map(str::to_string))
+            .map(|s| s.trim().to_lowercase())
+            .unwrap_or_default();
+        if e.0 == "context_set_digest mismatch"
+            && !supplied.is_empty()
+            && !gait_sdk::jcs::is_sha256_hex(&supplied)
+        {
+            GateError::invalid("context_set_digest must be sha256 hex")
+        } else if e.0.starts_with("context record ") && e.0.ends_with("_digest must be sha256 hex")
+        {
+            GateError::invalid("context record digests must be sha256 hex")
+        } else {
+            GateError::invalid(e.to_string())
+        }
+    })
+}
+
 fn append_line(path: &Path, line: &str) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -829,6 +859,12 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let raw_intent = load_intent(&a.intent)?;
     let fail_closed_mode =
         oss_prod || matches!(raw_intent.raw_risk_class().as_str(), "high" | "critical");
+    // Context envelope: every problem is an input error.
+    let envelope = if a.context_envelope.trim().is_empty() {
+        None
+    } else {
+        Some(load_envelope(&a.context_envelope)?)
+    };
     // Kill-switch state: unreadable state blocks in fail-closed mode, else is an input error.
     let mut ks_state = None;
     let mut ks_unavailable = false;
@@ -882,8 +918,15 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     // Evaluate the prepared intent.
     let normalized = raw_intent.normalize()?;
     let mut prepared = normalized;
-    strip_context_claims(&mut prepared);
+    match &envelope {
+        Some(env) => eval::bind_context(&mut prepared, env, eval_now)
+            .map_err(|e| GateError::invalid(format!("normalize intent: {e}")))?,
+        None => strip_context_claims(&mut prepared),
+    }
     let mut ev = eval::evaluate(&policy, &prepared, &EvalOptions { now: eval_now });
+    if envelope.is_some() {
+        ev.context_source = "context_envelope".into();
+    }
     let mut ks_match = None;
     if ks_unavailable && !ev.fail_closed_triggered {
         ev = Evaluation {
@@ -1246,6 +1289,13 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     if let Some(k) = &ev.kill_switch {
         out.insert("kill_switch".into(), k.clone());
     }
+    let c = &prepared.context;
+    put_str(&mut out, "context_set_digest", &c.context_set_digest);
+    put_str(&mut out, "context_evidence_mode", &c.context_evidence_mode);
+    if !c.context_refs.is_empty() {
+        out.insert("context_ref_count".into(), json!(c.context_refs.len()));
+    }
+    put_str(&mut out, "context_source", &ev.context_source);
     if let Some(sc) = &ev.script {
         out.insert("script".into(), json!(true));
         out.insert("step_count".into(), json!(sc.step_count));

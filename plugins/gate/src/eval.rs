@@ -67,6 +67,9 @@ pub struct Evaluation {
     pub script: Option<ScriptOutcome>,
     /// Kill-switch decision (set by `gate eval` when a state file is given).
     pub kill_switch: Option<Value>,
+    /// Where context claims came from (`context_envelope`, the Wrkr inventory path), as a
+    /// sorted, unique CSV; empty when none.
+    pub context_source: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -190,6 +193,63 @@ pub fn strip_context_claims(intent: &mut Intent) {
             c.auth_context = None;
         }
     }
+}
+
+/// Binds a verified context envelope to a normalized intent (gate-extended §4.2): intent
+/// claims that differ from the envelope make the intent not evaluable; otherwise the digest,
+/// mode, refs and `auth_context.context_age_seconds` (at `now`) come from the envelope.
+pub fn bind_context(
+    intent: &mut Intent,
+    env: &gait_sdk::context::Envelope,
+    now: GoTime,
+) -> Result<(), String> {
+    let c = &mut intent.context;
+    let claim = c.context_set_digest.trim().to_lowercase();
+    if !claim.is_empty() && claim != env.context_set_digest {
+        return Err("context envelope digest does not match context.context_set_digest".into());
+    }
+    let mode = c.context_evidence_mode.trim().to_lowercase();
+    if !mode.is_empty() && mode != env.evidence_mode {
+        return Err(
+            "context envelope evidence_mode does not match context.context_evidence_mode".into(),
+        );
+    }
+    c.context_set_digest = env.context_set_digest.clone();
+    c.context_evidence_mode = env.evidence_mode.clone();
+    c.context_refs = sorted(
+        env.records
+            .iter()
+            .filter_map(|r| r.get("ref_id").and_then(Value::as_str))
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
+    );
+    let now_ns = now.timestamp().as_nanosecond();
+    let age = |t: GoTime| -> i64 {
+        let d = now_ns - t.timestamp().as_nanosecond();
+        if d <= 0 {
+            0
+        } else {
+            i64::try_from(d / 1_000_000_000).unwrap_or(i64::MAX)
+        }
+    };
+    let max_age = if env.records.is_empty() {
+        age(env.created_at)
+    } else {
+        env.records
+            .iter()
+            .map(|r| {
+                r.get("retrieved_at")
+                    .and_then(Value::as_str)
+                    .and_then(|s| GoTime::parse_rfc3339(s).ok())
+                    .map_or(0, age)
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    c.auth_context
+        .get_or_insert_with(Map::new)
+        .insert("context_age_seconds".into(), json!(max_age));
+    Ok(())
 }
 
 fn sorted(v: impl IntoIterator<Item = String>) -> Vec<String> {

@@ -159,7 +159,7 @@ struct EvalFlags {
 /// Extended evidence flags: accepted so they fail loudly instead of being ignored.
 #[derive(Args, Debug, Default)]
 struct ExtendedFlags {
-    /// [not supported yet] Context evidence envelope.
+    /// Context evidence envelope (ContextSpec v1) bound to the intent.
     #[arg(long)]
     context_envelope: Option<String>,
     /// [not supported yet] Delegation token file.
@@ -223,8 +223,7 @@ struct ExtendedFlags {
 
 impl ExtendedFlags {
     fn given(&self) -> Vec<String> {
-        let pairs: [(&str, bool); 18] = [
-            ("--context-envelope", self.context_envelope.is_some()),
+        let pairs: [(&str, bool); 17] = [
             ("--delegation-token", self.delegation_token.is_some()),
             (
                 "--delegation-token-chain",

@@ -238,6 +238,9 @@ pub fn build_trace(t: &TraceInput) -> Value {
     if let Some(sb) = &ev.sandbox {
         m.insert("sandbox".into(), sb.to_value());
     }
+    if !ev.context_source.is_empty() {
+        m.insert("context_source".into(), json!(ev.context_source));
+    }
     if let Some(k) = &ev.kill_switch {
         m.insert("kill_switch".into(), k.clone());
     }
