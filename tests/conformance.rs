@@ -96,56 +96,6 @@ const PENDING_CASES: &[(&str, &str)] = &[
         "gate/v-0231-registry-approve-script-cli",
         "extended feature family `registry`",
     ),
-    ("gate/v-0232-wrkr-enrich", "extended feature family `wrkr`"),
-    ("gate/v-0233-wrkr-enrich", "extended feature family `wrkr`"),
-    ("gate/v-0234-wrkr-enrich", "extended feature family `wrkr`"),
-    ("gate/v-0235-wrkr-enrich", "extended feature family `wrkr`"),
-    ("gate/v-0236-wrkr-enrich", "extended feature family `wrkr`"),
-    ("gate/v-0237-wrkr-enrich", "extended feature family `wrkr`"),
-    (
-        "gate/v-0238-wrkr-empty-array-low",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0239-wrkr-empty-array-high",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0240-wrkr-non-string-value-low",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0241-wrkr-non-string-value-high",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0242-wrkr-object-without-items-low",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0243-wrkr-object-without-items-high",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0244-wrkr-missing-low",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0245-wrkr-missing-high",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0246-wrkr-not-json-low",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0247-wrkr-not-json-high",
-        "extended feature family `wrkr`",
-    ),
-    (
-        "gate/v-0248-wrkr-script-steps",
-        "extended feature family `wrkr`",
-    ),
     (
         "gate/v-0249-delegation-depth-1",
         "extended feature family `delegation`",

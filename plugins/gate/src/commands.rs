@@ -11,6 +11,7 @@ use crate::killswitch;
 use crate::policy::{self, Policy};
 use crate::ratelimit;
 use crate::trace::{self, short_id, TraceInput};
+use crate::wrkr;
 use gait_sdk::cli::CommandOutput;
 use gait_sdk::error::exit;
 use gait_sdk::fsutil;
@@ -81,6 +82,7 @@ pub fn policy_test(policy_path: &str, intent_path: &str) -> Result<CommandOutput
         &prepared,
         &EvalOptions {
             now: GoTime::now_utc(),
+            wrkr: None,
         },
     );
     let summary = test_summary(&ev);
@@ -297,6 +299,7 @@ pub fn policy_simulate(
     let files = collect_fixtures(fixtures)?;
     let now = EvalOptions {
         now: GoTime::now_utc(),
+        wrkr: None,
     };
     let mut changed = Vec::new();
     let mut base_counts = std::collections::BTreeMap::<String, i64>::new();
@@ -577,6 +580,8 @@ pub struct GateEvalArgs {
     pub credential_broker: String,
     /// `--kill-switch-state` (or `gate.kill_switch_state`).
     pub kill_switch_state: String,
+    /// `--wrkr-inventory` (or `gate.wrkr_inventory_path`).
+    pub wrkr_inventory: String,
     /// `--context-envelope`.
     pub context_envelope: String,
     pub correlation_id: String,
@@ -799,11 +804,8 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         fill(&mut a.trace_out, &d, "trace_path");
         fill(&mut a.credential_broker, &d, "credential_broker");
         fill(&mut a.kill_switch_state, &d, "kill_switch_state");
-        for key in [
-            "wrkr_inventory_path",
-            "credential_ref",
-            "credential_command",
-        ] {
+        fill(&mut a.wrkr_inventory, &d, "wrkr_inventory_path");
+        for key in ["credential_ref", "credential_command"] {
             if !d.get(key).is_empty() {
                 a.extended.push(format!("gate.{key} (project config)"));
             }
@@ -857,6 +859,7 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         ));
     }
     let raw_intent = load_intent(&a.intent)?;
+    let mut pipeline_warnings: Vec<String> = Vec::new();
     let fail_closed_mode =
         oss_prod || matches!(raw_intent.raw_risk_class().as_str(), "high" | "critical");
     // Context envelope: every problem is an input error.
@@ -907,6 +910,25 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             ));
         }
     }
+    // Wrkr inventory: unavailable blocks in fail-closed mode, else warns.
+    let inventory = if a.wrkr_inventory.trim().is_empty() {
+        None
+    } else {
+        match wrkr::load(&wrkr::clean(&a.wrkr_inventory)) {
+            Ok(inv) => Some(std::sync::Arc::new(inv)),
+            Err(e) if fail_closed_mode => {
+                return Err(GateError::Blocked(format!(
+                    "wrkr inventory unavailable in fail-closed mode: {e}"
+                )))
+            }
+            Err(_) => {
+                pipeline_warnings.push(
+                    "wrkr inventory unavailable; continuing without context enrichment".into(),
+                );
+                None
+            }
+        }
+    };
     let trace_path = if a.trace_out.trim().is_empty() {
         None
     } else {
@@ -923,10 +945,27 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             .map_err(|e| GateError::invalid(format!("normalize intent: {e}")))?,
         None => strip_context_claims(&mut prepared),
     }
-    let mut ev = eval::evaluate(&policy, &prepared, &EvalOptions { now: eval_now });
+    let wrkr_enriched = match (&inventory, &prepared.script) {
+        (Some(inv), None) => inv.enrich(&mut prepared),
+        (Some(inv), Some(steps)) => steps.iter().any(|s| inv.items.contains_key(&s.tool_name)),
+        (None, _) => false,
+    };
+    let mut ev = eval::evaluate(
+        &policy,
+        &prepared,
+        &EvalOptions {
+            now: eval_now,
+            wrkr: inventory.clone(),
+        },
+    );
+    let mut sources = Vec::new();
     if envelope.is_some() {
-        ev.context_source = "context_envelope".into();
+        sources.push("context_envelope".to_string());
     }
+    if let (true, Some(inv)) = (wrkr_enriched, &inventory) {
+        sources.push(inv.source_name());
+    }
+    ev.context_source = sorted_unique(&sources).join(",");
     let mut ks_match = None;
     if ks_unavailable && !ev.fail_closed_triggered {
         ev = Evaluation {
@@ -1138,6 +1177,7 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let mut reasons = sorted_unique(&reasons);
     let mut violations = sorted_unique(&violations);
     let mut warnings = signer.warnings.clone();
+    warnings.extend(pipeline_warnings);
     if a.simulate {
         out.insert("simulate_mode".into(), json!(true));
         out.insert("simulated_verdict".into(), json!(verdict));

@@ -50,7 +50,7 @@ pub fn commitment_eval(a: &CommitmentEvalArgs) -> Result<CommandOutput, GateErro
     let mut prepared = raw.normalize()?;
     strip_context_claims(&mut prepared);
     let now = GoTime::now_utc();
-    let ev = eval::evaluate(&policy, &prepared, &EvalOptions { now });
+    let ev = eval::evaluate(&policy, &prepared, &EvalOptions { now, wrkr: None });
     let policy_digest = policy.digest();
     let intent_digest = prepared.intent_digest();
     let verdict = ev.verdict.clone();

@@ -19,6 +19,9 @@ pub enum GateError {
     /// Reading or writing local files failed: exit 1.
     #[error("{0}")]
     Io(String),
+    /// Evaluation refused in fail-closed mode (`ok:false`, exit 3, no trace).
+    #[error("{0}")]
+    Blocked(String),
     /// Another process holds a lock: exit 1, retryable.
     #[error("{0}")]
     Contention(String),
@@ -56,6 +59,7 @@ impl From<GateError> for GaitError {
                 None => GaitError::invalid(message),
             },
             GateError::Io(_) => GaitError::new(Category::IoFailure, message),
+            GateError::Blocked(_) => GaitError::new(Category::PolicyBlocked, message),
             GateError::Contention(_) => GaitError::new(Category::StateContention, message),
             _ => GaitError::invalid(message),
         }

@@ -34,6 +34,9 @@ pub fn max_verdict(current: &str, other: &str) -> String {
 pub struct EvalOptions {
     /// Clock for freeze windows, agent expiry and context age.
     pub now: GoTime,
+    /// Wrkr inventory used to enrich each script step (single intents are enriched before
+    /// evaluation, since the enriched intent is the prepared one).
+    pub wrkr: Option<std::sync::Arc<crate::wrkr::Inventory>>,
 }
 
 /// One matched rule as `--explain` shows it.
@@ -1339,6 +1342,9 @@ pub fn evaluate(policy: &Policy, intent: &Intent, opts: &EvalOptions) -> Evaluat
         si.arg_provenance = step.arg_provenance.clone();
         si.script = None;
         si.script_hash.clear();
+        if let Some(inv) = &opts.wrkr {
+            inv.enrich(&mut si);
+        }
         let ev = evaluate_single(policy, &si, opts);
         let mut sv = Map::new();
         sv.insert("index".into(), json!(i));

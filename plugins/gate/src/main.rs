@@ -207,7 +207,7 @@ struct ExtendedFlags {
     /// [not supported yet] Credential evidence output path.
     #[arg(long)]
     credential_evidence_out: Option<String>,
-    /// [not supported yet] Wrkr inventory file.
+    /// Wrkr inventory file: enriches context.auth_context with wrkr.* claims.
     #[arg(long)]
     wrkr_inventory: Option<String>,
     /// [not supported yet] Approved-script registry file.
@@ -223,7 +223,7 @@ struct ExtendedFlags {
 
 impl ExtendedFlags {
     fn given(&self) -> Vec<String> {
-        let pairs: [(&str, bool); 17] = [
+        let pairs: [(&str, bool); 16] = [
             ("--delegation-token", self.delegation_token.is_some()),
             (
                 "--delegation-token-chain",
@@ -264,7 +264,6 @@ impl ExtendedFlags {
                 "--credential-evidence-out",
                 self.credential_evidence_out.is_some(),
             ),
-            ("--wrkr-inventory", self.wrkr_inventory.is_some()),
             (
                 "--approved-script-registry",
                 self.approved_script_registry.is_some(),
@@ -499,6 +498,7 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                     extended: f.extended.given(),
                     credential_broker: f.extended.credential_broker.clone(),
                     kill_switch_state: f.extended.kill_switch_state.clone().unwrap_or_default(),
+                    wrkr_inventory: f.extended.wrkr_inventory.clone().unwrap_or_default(),
                     context_envelope: f.extended.context_envelope.clone().unwrap_or_default(),
                     correlation_id: gait_sdk::output::correlation_id(argv),
                     check_plugins: f.check_plugin,
