@@ -20,23 +20,6 @@ const PENDING_CASES: &[(&str, &str)] = &[
         "needs --credential-broker stub",
     ),
     (
-        "gate/v-0202-script-eval",
-        "extended feature family `script`",
-    ),
-    (
-        "gate/v-0205-script-eval",
-        "extended feature family `script`",
-    ),
-    (
-        "gate/v-0206-script-eval",
-        "extended feature family `script`",
-    ),
-    (
-        "gate/v-0207-script-eval",
-        "extended feature family `script`",
-    ),
-    ("gate/v-0215-script-all", "extended feature family `script`"),
-    (
         "gate/v-0217-registry-hit",
         "extended feature family `registry`",
     ),

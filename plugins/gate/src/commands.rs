@@ -1195,7 +1195,9 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
 
     let trace_id = short_id(&format!("{policy_digest}:{intent_digest}:{verdict}"));
     let trace_path = trace_path.unwrap_or_else(|| format!("trace_{trace_id}.json"));
-    if !approval_step_ran && rules_verdict == "require_approval" {
+    if !approval_step_ran
+        && (rules_verdict == "require_approval" || (ev.script.is_some() && ev.min_approvals > 0))
+    {
         // Blocked before the approval step (rate limit, delegation): the evaluation still
         // required approvals, and the audit record says so.
         required_approvals = ev.min_approvals.max(1);

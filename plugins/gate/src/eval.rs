@@ -1424,9 +1424,11 @@ pub fn evaluate(policy: &Policy, intent: &Intent, opts: &EvalOptions) -> Evaluat
         step_verdicts,
         matched_rule_ids: names,
     });
-    if agg.verdict != "require_approval" {
-        agg.min_approvals = 0;
-    }
+    agg.matched_rules
+        .sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+    agg.matched_rules.dedup();
+    // A script keeps the largest step approval requirement even when another step blocks:
+    // the approval audit records it.
     agg
 }
 
