@@ -45,6 +45,7 @@ fn benches(c: &mut Criterion) {
     let intent = prepared_intent();
     let opts = EvalOptions {
         now: GoTime::parse_rfc3339(EVAL_TIME).expect("fixed time parses"),
+        wrkr: None,
     };
     // Sanity check once (not timed): the fixture must exercise the rule path, not fail-closed.
     let ev = eval::evaluate(&policy, &intent, &opts);
