@@ -226,6 +226,45 @@ fn invalid_intent_values_exit_6_even_with_block_like_words() {
 }
 
 #[test]
+fn bad_kill_switch_state_and_envelope_are_input_errors() {
+    let dir = setup();
+    fs::write(dir.path().join("ks.json"), "{not json").unwrap();
+    for (flag, value, want) in [
+        ("--kill-switch-state", "ks.json", "kill switch state"),
+        (
+            "--context-envelope",
+            "../env.json",
+            "context envelope path must be a local filesystem path",
+        ),
+        (
+            "--context-envelope",
+            "missing.json",
+            "read context envelope",
+        ),
+    ] {
+        let out = Command::cargo_bin("gait-gate")
+            .unwrap()
+            .current_dir(dir.path())
+            .args([
+                "gate",
+                "eval",
+                "--policy",
+                "policy.yaml",
+                "--intent",
+                "intent.json",
+                "--json",
+                flag,
+                value,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(6), "{flag}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(v["error"].as_str().unwrap().contains(want), "{v}");
+    }
+}
+
+#[test]
 fn unsupported_extended_flags_fail_loudly() {
     let dir = setup();
     let out = Command::cargo_bin("gait-gate")
@@ -239,8 +278,8 @@ fn unsupported_extended_flags_fail_loudly() {
             "--intent",
             "intent.json",
             "--json",
-            "--wrkr-inventory",
-            "inv.json",
+            "--approved-script-registry",
+            "reg.json",
         ])
         .output()
         .unwrap();
@@ -250,7 +289,7 @@ fn unsupported_extended_flags_fail_loudly() {
         v["error"]
             .as_str()
             .unwrap()
-            .contains("--wrkr-inventory is not supported yet"),
+            .contains("--approved-script-registry is not supported yet"),
         "{v}"
     );
 }
