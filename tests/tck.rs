@@ -730,3 +730,58 @@ fn verify_chain_checks_run_trace_and_pack_together() {
         .unwrap()
         .contains("does not match"));
 }
+
+/// The reference's own example authorization bundle (policies/examples/authorization_bundle)
+/// builds into a pack that verifies, keeps the bundle's producer version, and carries every
+/// linked file.
+#[test]
+fn reference_example_authorization_bundle_builds_and_verifies() {
+    let w = tempfile::tempdir().unwrap();
+    let w = w.path();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/authorization_bundle");
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), w.join(e.file_name())).unwrap();
+    }
+    let b = gait(
+        w,
+        &[
+            "pack",
+            "build",
+            "--type",
+            "authorization",
+            "--from",
+            "authorization_bundle.json",
+            "--out",
+            "p.zip",
+            "--json",
+        ],
+    );
+    assert_eq!(b.code, 0, "{}", b.json);
+    assert_eq!(b.json["source_ref"], "trace-auth-demo");
+    let v = gait(w, &["pack", "verify", "p.zip", "--json"]);
+    assert_eq!(v.code, 0, "{}", v.json);
+    assert_eq!(v.json["verify"]["files_checked"], 6);
+    let names: Vec<String> = entries(&w.join("p.zip"))
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    for f in [
+        "evidence/trace.json",
+        "evidence/approval_audit.json",
+        "evidence/credential_evidence.json",
+        "evidence/outcome_receipt.json",
+        "authorization_bundle.json",
+    ] {
+        assert!(names.contains(&f.to_string()), "{f} missing from {names:?}");
+    }
+    let manifest: Value = serde_json::from_slice(
+        &entries(&w.join("p.zip"))
+            .into_iter()
+            .find(|(n, _)| n == "pack_manifest.json")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    assert_eq!(manifest["producer_version"], "0.0.0-example");
+}
