@@ -79,22 +79,6 @@ const PENDING_CASES: &[(&str, &str)] = &[
         "gate/v-0231-registry-approve-script-cli",
         "extended feature family `registry`",
     ),
-    (
-        "gate/v-0249-delegation-depth-1",
-        "extended feature family `delegation`",
-    ),
-    (
-        "gate/v-0250-delegation-depth-2",
-        "extended feature family `delegation`",
-    ),
-    (
-        "gate/v-0251-delegation-depth-0",
-        "extended feature family `delegation`",
-    ),
-    (
-        "gate/v-0252-delegation-cli-errors",
-        "extended feature family `delegation`",
-    ),
     ("gate/v-0272-broker", "extended feature family `broker`"),
     ("gate/v-0273-broker", "extended feature family `broker`"),
     ("gate/v-0274-broker", "extended feature family `broker`"),

@@ -4,6 +4,7 @@
 use crate::approval::{self, ApprovalToken, AuditEntry, AuditInput, MintRequest, TokenContext};
 use crate::check_plugin;
 use crate::config;
+use crate::delegation;
 use crate::error::GateError;
 use crate::eval::{self, strip_context_claims, EvalOptions, Evaluation};
 use crate::intent::{sorted_unique, Intent};
@@ -452,6 +453,161 @@ pub fn approve(a: &ApproveArgs) -> Result<CommandOutput, GateError> {
     ))
 }
 
+// ------------------------------------------------------------------ delegate
+
+/// Flags of `gait delegate mint`.
+#[derive(Debug, Clone, Default)]
+pub struct DelegateMintArgs {
+    pub delegator: String,
+    pub delegate: String,
+    pub scope: String,
+    pub scope_class: String,
+    pub intent_digest: String,
+    pub policy_digest: String,
+    pub ttl: String,
+    pub out: String,
+    pub key_mode: String,
+    pub private_key: String,
+    pub private_key_env: String,
+}
+
+fn csv(s: &str) -> Vec<String> {
+    s.split(',').map(str::to_string).collect()
+}
+
+fn delegation_fields(m: &mut Map<String, Value>, t: &delegation::DelegationToken, path: &str) {
+    m.insert("token_id".into(), json!(t.token_id.trim()));
+    m.insert("token_path".into(), json!(path));
+    m.insert(
+        "delegator_identity".into(),
+        json!(t.delegator_identity.trim()),
+    );
+    m.insert(
+        "delegate_identity".into(),
+        json!(t.delegate_identity.trim()),
+    );
+    m.insert(
+        "scope".into(),
+        json!(crate::intent::sorted_unique_lower(&t.scope)),
+    );
+    let class = t.scope_class.trim().to_lowercase();
+    if !class.is_empty() {
+        m.insert("scope_class".into(), json!(class));
+    }
+    m.insert("expires_at".into(), json!(t.expires_at.utc().to_rfc3339()));
+}
+
+/// `gait delegate mint`: sign a delegation token (§3.4).
+pub fn delegate_mint(a: &DelegateMintArgs) -> Result<CommandOutput, GateError> {
+    let ttl = parse_go_duration(a.ttl.trim())
+        .ok()
+        .filter(|d| *d > 0)
+        .ok_or_else(|| GateError::invalid("invalid --ttl, expected positive duration"))?;
+    if sorted_unique(&csv(&a.scope)).is_empty() {
+        return Err(GateError::invalid("scope is required"));
+    }
+    let key_mode = if a.key_mode.trim().is_empty() {
+        "dev"
+    } else {
+        a.key_mode.as_str()
+    };
+    let signer = signing::resolve_signer(
+        key_mode,
+        &KeySource::new(&a.private_key, &a.private_key_env),
+    )?;
+    let req = delegation::MintRequest {
+        delegator: a.delegator.clone(),
+        delegate: a.delegate.clone(),
+        scope: csv(&a.scope),
+        scope_class: a.scope_class.clone(),
+        intent_digest: a.intent_digest.clone(),
+        policy_digest: a.policy_digest.clone(),
+        ttl_nanos: ttl,
+    };
+    let token = delegation::mint(&req, &signer.key, GoTime::now_utc())?;
+    let out = if a.out.trim().is_empty() {
+        format!("delegation_{}.json", token.token_id)
+    } else {
+        a.out.trim().to_string()
+    };
+    fsutil::write_atomic(
+        Path::new(&out),
+        gait_sdk::output::to_json_pretty(&token.to_value()).as_bytes(),
+        0o600,
+    )
+    .map_err(|e| GateError::Io(format!("write delegation token: {e}")))?;
+    let mut m = Map::new();
+    delegation_fields(&mut m, &token, &out);
+    m.insert("key_id".into(), json!(signer.key.key_id()));
+    put_list(&mut m, "warnings", &signer.warnings);
+    m.insert(
+        "description".into(),
+        json!("signed delegation token created"),
+    );
+    Ok(CommandOutput::new(
+        m,
+        format!("delegation token created: {out}"),
+        exit::OK,
+    ))
+}
+
+/// Flags of `gait delegate verify`.
+#[derive(Debug, Clone, Default)]
+pub struct DelegateVerifyArgs {
+    pub token: String,
+    pub public_key: String,
+    pub public_key_env: String,
+    pub private_key: String,
+    pub private_key_env: String,
+    pub delegator: String,
+    pub delegate: String,
+    pub scope: String,
+    pub intent_digest: String,
+    pub policy_digest: String,
+}
+
+/// `gait delegate verify`: check a delegation token (§3.4); a failed check exits 2.
+pub fn delegate_verify(a: &DelegateVerifyArgs) -> Result<CommandOutput, GateError> {
+    let path = a.token.trim().to_string();
+    if path.is_empty() {
+        return Err(GateError::invalid("--token is required"));
+    }
+    let key = signing::resolve_verify_key(
+        &KeySource::new(&a.public_key, &a.public_key_env),
+        &KeySource::new(&a.private_key, &a.private_key_env),
+    )?
+    .ok_or_else(|| GateError::invalid("public key not configured"))?;
+    let text = read_text(&path, "delegation token")?;
+    let token = delegation::DelegationToken::parse(&text)
+        .map_err(|e| GateError::invalid(format!("parse delegation token: {e}")))?;
+    let scopes = sorted_unique(&csv(&a.scope));
+    let expect = delegation::Expect {
+        delegator: &a.delegator,
+        delegate: &a.delegate,
+        scopes: &scopes,
+        intent_digest: &a.intent_digest,
+        policy_digest: &a.policy_digest,
+    };
+    let n =
+        delegation::check_token(&token, Some(&key), &expect, GoTime::now_utc()).map_err(|f| {
+            GateError::DelegationVerify {
+                code: f.code.to_string(),
+                message: f.message,
+                token_id: token.token_id.trim().to_string(),
+                token_path: path.clone(),
+            }
+        })?;
+    let mut m = Map::new();
+    delegation_fields(&mut m, &n, &path);
+    m.insert("key_id".into(), json!(key.key_id()));
+    m.insert("description".into(), json!("delegation token verified"));
+    Ok(CommandOutput::new(
+        m,
+        format!("delegation token ok: {path}"),
+        exit::OK,
+    ))
+}
+
 // ------------------------------------------------------------------ keys
 
 pub fn keys_init(out_dir: &str, prefix: &str, force: bool) -> Result<CommandOutput, GateError> {
@@ -578,6 +734,13 @@ pub struct GateEvalArgs {
     /// Extended flags that are given, by name (they are not supported by this release).
     pub extended: Vec<String>,
     pub credential_broker: String,
+    pub delegation_token: String,
+    pub delegation_token_chain: String,
+    pub delegation_audit_out: String,
+    pub delegation_public_key: String,
+    pub delegation_public_key_env: String,
+    pub delegation_private_key: String,
+    pub delegation_private_key_env: String,
     /// `--kill-switch-state` (or `gate.kill_switch_state`).
     pub kill_switch_state: String,
     /// `--wrkr-inventory` (or `gate.wrkr_inventory_path`).
@@ -1052,12 +1215,62 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
 
     let signer = signing::resolve_signer(&a.key_mode, &private_source)?;
 
-    // Delegation tokens are an extended feature, so a required delegation cannot be met yet.
+    // Delegation (§3.3): runs when the outcome requires it.
+    let mut delegation: Option<delegation::ChainOutcome> = None;
     if ev.require_delegation {
-        verdict = "block".into();
-        reasons.push("delegation_token_missing".into());
-        violations.push("delegation_not_granted".into());
+        let dpub = KeySource::new(&a.delegation_public_key, &a.delegation_public_key_env);
+        let dpriv = KeySource::new(&a.delegation_private_key, &a.delegation_private_key_env);
+        let apub = KeySource::new(&a.approval_public_key, &a.approval_public_key_env);
+        let apriv = KeySource::new(&a.approval_private_key, &a.approval_private_key_env);
+        let explicit = dpub.is_set() || dpriv.is_set() || apub.is_set() || apriv.is_set();
+        if oss_prod && !explicit {
+            return Err(GateError::invalid(
+                "oss-prod profile requires explicit delegation verify key (--delegation-public-key/--delegation-public-key-env or delegation private key source)",
+            ));
+        }
+        let key = match signing::resolve_verify_key(&dpub, &dpriv)? {
+            Some(k) => k,
+            None => {
+                signing::resolve_verify_key(&apub, &apriv)?.unwrap_or_else(|| signer.key.public())
+            }
+        };
+        let mut paths: Vec<String> = a
+            .delegation_token_chain
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        paths.push(a.delegation_token.clone());
+        let paths = sorted_unique(&paths);
+        let mut tokens = Vec::new();
+        for p in &paths {
+            let text = read_text(p, "delegation token")?;
+            tokens.push(
+                delegation::DelegationToken::parse(&text)
+                    .map_err(|e| GateError::invalid(format!("parse delegation token: {e}")))?,
+            );
+        }
+        let o = delegation::validate_chain(
+            &prepared,
+            &tokens,
+            &key,
+            &ev.required_delegation_scopes,
+            &intent_digest,
+            &policy_digest,
+            wall,
+        );
+        reasons.extend(o.reasons.iter().cloned());
+        if !o.granted {
+            verdict = "block".into();
+            violations.push("delegation_not_granted".into());
+        }
         out.insert("delegation_required".into(), json!(true));
+        if !o.valid_ids.is_empty() {
+            out.insert("valid_delegations".into(), json!(o.valid_ids.len()));
+        }
+        if o.granted {
+            out.insert("delegation_ref".into(), json!(o.valid_ids.join(",")));
+        }
+        delegation = Some(o);
     }
 
     // Approvals.
@@ -1213,15 +1426,30 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         None
     };
 
-    if ev.require_delegation {
-        let p = format!("delegation_audit_{trace_id}.json");
-        let audit = json!({
-            "schema_id": "gait.gate.delegation_audit_record", "schema_version": "1.0.0",
-            "created_at": created_at.to_rfc3339_nano(), "producer_version": trace::PRODUCER_VERSION,
-            "trace_id": trace_id, "tool_name": prepared.tool_name, "intent_digest": intent_digest,
-            "policy_digest": policy_digest, "delegation_required": true, "valid_delegations": 0, "delegated": false,
-            "relationship": approval::audit_relationship(&trace_id, &prepared.tool_name, &policy_digest, &[]),
-            "entries": [],
+    if let Some(o) = delegation
+        .as_ref()
+        .filter(|o| ev.require_delegation || !o.entries.is_empty())
+    {
+        let p = if a.delegation_audit_out.trim().is_empty() {
+            format!("delegation_audit_{trace_id}.json")
+        } else {
+            a.delegation_audit_out.trim().to_string()
+        };
+        let granted_ref = if o.granted {
+            o.valid_ids.join(",")
+        } else {
+            String::new()
+        };
+        let audit = delegation::audit_record(delegation::AuditInput {
+            created_at,
+            trace_id: &trace_id,
+            tool_name: &prepared.tool_name,
+            intent_digest: &intent_digest,
+            policy_digest: &policy_digest,
+            required: ev.require_delegation,
+            valid: o.valid_ids.len(),
+            delegation_ref: &granted_ref,
+            entries: o.entries.clone(),
         });
         fsutil::write_atomic(
             Path::new(&p),
@@ -1232,7 +1460,12 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         out.insert("delegation_audit_path".into(), json!(p));
     }
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    let delegation_ref = trace::delegation_ref(&prepared, &[], &reasons);
+    let valid_delegation_ids: Vec<String> = delegation
+        .as_ref()
+        .filter(|o| o.granted)
+        .map(|o| o.valid_ids.clone())
+        .unwrap_or_default();
+    let delegation_ref = trace::delegation_ref(&prepared, &valid_delegation_ids, &reasons);
     let record = trace::build_trace(&TraceInput {
         intent: &prepared,
         evaluation: &ev,

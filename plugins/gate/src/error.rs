@@ -22,6 +22,14 @@ pub enum GateError {
     /// Evaluation refused in fail-closed mode (`ok:false`, exit 3, no trace).
     #[error("{0}")]
     Blocked(String),
+    /// A delegation token did not verify (`gait delegate verify`): exit 2.
+    #[error("{code}: {message}")]
+    DelegationVerify {
+        code: String,
+        message: String,
+        token_id: String,
+        token_path: String,
+    },
     /// Another process holds a lock: exit 1, retryable.
     #[error("{0}")]
     Contention(String),
@@ -60,6 +68,20 @@ impl From<GateError> for GaitError {
             },
             GateError::Io(_) => GaitError::new(Category::IoFailure, message),
             GateError::Blocked(_) => GaitError::new(Category::PolicyBlocked, message),
+            GateError::DelegationVerify {
+                code,
+                token_id,
+                token_path,
+                ..
+            } => {
+                let mut g = GaitError::verification(message)
+                    .with_extra("error_code", serde_json::json!(code))
+                    .with_extra("token_path", serde_json::json!(token_path));
+                if !token_id.is_empty() {
+                    g = g.with_extra("token_id", serde_json::json!(token_id));
+                }
+                g
+            }
             GateError::Contention(_) => GaitError::new(Category::StateContention, message),
             _ => GaitError::invalid(message),
         }

@@ -2,7 +2,7 @@
 //! library; errors become exit codes only through `gait_sdk::cli::emit`.
 
 use clap::{Args, Parser, Subcommand};
-use gait_gate::commands::{self, ApproveArgs, GateEvalArgs};
+use gait_gate::commands::{self, ApproveArgs, DelegateMintArgs, DelegateVerifyArgs, GateEvalArgs};
 use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
 use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
 use gait_sdk::signing::KeySource;
@@ -31,6 +31,85 @@ enum Top {
     /// Create, rotate and check Ed25519 signing keys.
     #[command(subcommand)]
     Keys(KeysCmd),
+    /// Mint and verify signed delegation tokens.
+    #[command(subcommand)]
+    Delegate(DelegateCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum DelegateCmd {
+    /// Mint a signed delegation token (exit 0, or 6 on bad input).
+    Mint(Box<DelegateMintFlags>),
+    /// Verify a delegation token (exit 0 ok, 2 verification failed, 6 bad input).
+    Verify(Box<DelegateVerifyFlags>),
+}
+
+#[derive(Args, Debug)]
+struct DelegateMintFlags {
+    /// Identity that grants the delegation.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegator: String,
+    /// Identity that receives the delegation.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegate: String,
+    /// Comma-separated scopes (lowercased, sorted, unique; `*` for any).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    scope: String,
+    /// Optional scope class (lowercased).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    scope_class: String,
+    /// Optional intent digest binding (sha256 hex).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    intent_digest: String,
+    /// Optional policy digest binding (sha256 hex).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    policy_digest: String,
+    /// Lifetime as a Go duration (`30m`, `1h`, `1h30m`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    ttl: String,
+    /// Output path (default `delegation_<token_id>.json`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    out: String,
+    #[command(flatten)]
+    keys: KeyFlags,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+#[derive(Args, Debug)]
+struct DelegateVerifyFlags {
+    /// Delegation token file (required).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    token: String,
+    /// Public key the token must verify with.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    public_key: String,
+    /// Environment variable holding the public key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    public_key_env: String,
+    /// Private key whose public half verifies the token.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    private_key: String,
+    /// Environment variable holding that private key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    private_key_env: String,
+    /// Expected delegator identity.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegator: String,
+    /// Expected delegate identity.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegate: String,
+    /// Comma-separated scopes; any one must be granted.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    scope: String,
+    /// Expected intent digest (checked when the token is bound).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    intent_digest: String,
+    /// Expected policy digest (checked when the token is bound).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    policy_digest: String,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 #[derive(Subcommand, Debug)]
@@ -162,27 +241,27 @@ struct ExtendedFlags {
     /// Context evidence envelope (ContextSpec v1) bound to the intent.
     #[arg(long)]
     context_envelope: Option<String>,
-    /// [not supported yet] Delegation token file.
-    #[arg(long)]
-    delegation_token: Option<String>,
-    /// [not supported yet] Comma-separated delegation token files.
-    #[arg(long)]
-    delegation_token_chain: Option<String>,
-    /// [not supported yet] Delegation audit output path.
-    #[arg(long)]
-    delegation_audit_out: Option<String>,
-    /// [not supported yet] Delegation public key.
-    #[arg(long)]
-    delegation_public_key: Option<String>,
-    /// [not supported yet] Delegation public key env var.
-    #[arg(long)]
-    delegation_public_key_env: Option<String>,
-    /// [not supported yet] Delegation private key.
-    #[arg(long)]
-    delegation_private_key: Option<String>,
-    /// [not supported yet] Delegation private key env var.
-    #[arg(long)]
-    delegation_private_key_env: Option<String>,
+    /// Delegation token file (checked when a rule requires delegation).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegation_token: String,
+    /// Comma-separated delegation token files (combined with --delegation-token).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegation_token_chain: String,
+    /// Where to write the delegation audit record (default `delegation_audit_<trace_id>.json`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegation_audit_out: String,
+    /// Public key that delegation tokens must verify with.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegation_public_key: String,
+    /// Environment variable holding the delegation public key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegation_public_key_env: String,
+    /// Private key whose public half verifies delegation tokens.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegation_private_key: String,
+    /// Environment variable holding that private key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    delegation_private_key_env: String,
     /// Kill-switch state file (`gait.gate.kill_switch_state`); a match blocks.
     #[arg(long)]
     kill_switch_state: Option<String>,
@@ -223,32 +302,7 @@ struct ExtendedFlags {
 
 impl ExtendedFlags {
     fn given(&self) -> Vec<String> {
-        let pairs: [(&str, bool); 16] = [
-            ("--delegation-token", self.delegation_token.is_some()),
-            (
-                "--delegation-token-chain",
-                self.delegation_token_chain.is_some(),
-            ),
-            (
-                "--delegation-audit-out",
-                self.delegation_audit_out.is_some(),
-            ),
-            (
-                "--delegation-public-key",
-                self.delegation_public_key.is_some(),
-            ),
-            (
-                "--delegation-public-key-env",
-                self.delegation_public_key_env.is_some(),
-            ),
-            (
-                "--delegation-private-key",
-                self.delegation_private_key.is_some(),
-            ),
-            (
-                "--delegation-private-key-env",
-                self.delegation_private_key_env.is_some(),
-            ),
+        let pairs: [(&str, bool); 9] = [
             (
                 "--credential-env-prefix",
                 self.credential_env_prefix.is_some(),
@@ -439,6 +493,7 @@ fn manifest() -> PluginManifest {
             ),
             ("approve", "Mint a signed approval token"),
             ("keys", "Create, rotate and check signing keys"),
+            ("delegate", "Mint and verify signed delegation tokens"),
         ],
     )
 }
@@ -448,6 +503,7 @@ const EXPLAIN_LINES: &[(&str, &str)] = &[
     ("policy", "gait policy tests, validates, formats, scaffolds and compares gate policies."),
     ("approve", "gait approve mints a signed, scoped, expiring approval token for one intent and policy."),
     ("keys", "gait keys creates, rotates and checks the Ed25519 keys Gait signs with."),
+    ("delegate", "gait delegate mints and verifies signed delegation tokens that let one identity act for another."),
 ];
 
 fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
@@ -497,6 +553,13 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                     no_config: f.no_config,
                     extended: f.extended.given(),
                     credential_broker: f.extended.credential_broker.clone(),
+                    delegation_token: f.extended.delegation_token.clone(),
+                    delegation_token_chain: f.extended.delegation_token_chain.clone(),
+                    delegation_audit_out: f.extended.delegation_audit_out.clone(),
+                    delegation_public_key: f.extended.delegation_public_key.clone(),
+                    delegation_public_key_env: f.extended.delegation_public_key_env.clone(),
+                    delegation_private_key: f.extended.delegation_private_key.clone(),
+                    delegation_private_key_env: f.extended.delegation_private_key_env.clone(),
                     kill_switch_state: f.extended.kill_switch_state.clone().unwrap_or_default(),
                     wrkr_inventory: f.extended.wrkr_inventory.clone().unwrap_or_default(),
                     context_envelope: f.extended.context_envelope.clone().unwrap_or_default(),
@@ -573,6 +636,45 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                 commands::approve(&a).map_err(Into::into),
                 f.json.json,
                 "approve",
+            )
+        }
+        Top::Delegate(DelegateCmd::Mint(f)) => {
+            let a = DelegateMintArgs {
+                delegator: f.delegator,
+                delegate: f.delegate,
+                scope: f.scope,
+                scope_class: f.scope_class,
+                intent_digest: f.intent_digest,
+                policy_digest: f.policy_digest,
+                ttl: f.ttl,
+                out: f.out,
+                key_mode: f.keys.key_mode,
+                private_key: f.keys.private_key,
+                private_key_env: f.keys.private_key_env,
+            };
+            (
+                commands::delegate_mint(&a).map_err(Into::into),
+                f.json.json,
+                "delegate",
+            )
+        }
+        Top::Delegate(DelegateCmd::Verify(f)) => {
+            let a = DelegateVerifyArgs {
+                token: f.token,
+                public_key: f.public_key,
+                public_key_env: f.public_key_env,
+                private_key: f.private_key,
+                private_key_env: f.private_key_env,
+                delegator: f.delegator,
+                delegate: f.delegate,
+                scope: f.scope,
+                intent_digest: f.intent_digest,
+                policy_digest: f.policy_digest,
+            };
+            (
+                commands::delegate_verify(&a).map_err(Into::into),
+                f.json.json,
+                "delegate",
             )
         }
         Top::Keys(cmd) => match cmd {
