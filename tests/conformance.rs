@@ -12,14 +12,6 @@ use std::sync::{Arc, Mutex};
 /// listed case that starts passing fails the test so this list stays true.
 const PENDING_CASES: &[(&str, &str)] = &[
     (
-        "gate/v-0161-profile-high-risk-stub-broker",
-        "needs --credential-broker stub",
-    ),
-    (
-        "gate/v-0162-profile-high-risk-allow-stub-broker",
-        "needs --credential-broker stub",
-    ),
-    (
         "gate/v-0217-registry-hit",
         "extended feature family `registry`",
     ),
@@ -79,9 +71,6 @@ const PENDING_CASES: &[(&str, &str)] = &[
         "gate/v-0231-registry-approve-script-cli",
         "extended feature family `registry`",
     ),
-    ("gate/v-0272-broker", "extended feature family `broker`"),
-    ("gate/v-0273-broker", "extended feature family `broker`"),
-    ("gate/v-0274-broker", "extended feature family `broker`"),
 ];
 
 fn pending_reason(id: &str) -> Option<&'static str> {

@@ -2,6 +2,7 @@
 //! result to render (JSON members, text, exit code) or a typed error. Nothing here prints.
 
 use crate::approval::{self, ApprovalToken, AuditEntry, AuditInput, MintRequest, TokenContext};
+use crate::broker::{self, BrokerConfig, BrokerKind};
 use crate::check_plugin;
 use crate::config;
 use crate::delegation;
@@ -734,6 +735,12 @@ pub struct GateEvalArgs {
     /// Extended flags that are given, by name (they are not supported by this release).
     pub extended: Vec<String>,
     pub credential_broker: String,
+    pub credential_env_prefix: String,
+    pub credential_ref: String,
+    pub credential_scopes: String,
+    pub credential_command: String,
+    pub credential_command_args: String,
+    pub credential_evidence_out: String,
     pub delegation_token: String,
     pub delegation_token_chain: String,
     pub delegation_audit_out: String,
@@ -968,11 +975,8 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         fill(&mut a.credential_broker, &d, "credential_broker");
         fill(&mut a.kill_switch_state, &d, "kill_switch_state");
         fill(&mut a.wrkr_inventory, &d, "wrkr_inventory_path");
-        for key in ["credential_ref", "credential_command"] {
-            if !d.get(key).is_empty() {
-                a.extended.push(format!("gate.{key} (project config)"));
-            }
-        }
+        fill(&mut a.credential_ref, &d, "credential_ref");
+        fill(&mut a.credential_command, &d, "credential_command");
     }
     if a.policy.trim().is_empty() || a.intent.trim().is_empty() {
         return Err(GateError::invalid(
@@ -1041,15 +1045,7 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             Err(e) => return Err(GateError::invalid(format!("kill switch state: {e}"))),
         }
     }
-    let broker = a.credential_broker.trim().to_lowercase();
-    if !broker.is_empty() && broker != "off" {
-        if !["stub", "env", "command"].contains(&broker.as_str()) {
-            return Err(GateError::invalid(format!(
-                "unsupported credential broker: {broker}"
-            )));
-        }
-        a.extended.push("--credential-broker".into());
-    }
+    let broker_kind = BrokerKind::parse(&a.credential_broker)?;
     if let Some(flag) = a.extended.first() {
         return Err(GateError::invalid(format!(
             "{flag} is not supported yet by this gait release (extended gate evidence features arrive in a later version)"
@@ -1067,7 +1063,9 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         if high_risk_rule {
             return Err(GateError::invalid("oss-prod profile requires high-risk allow/approval rules to set require_broker_credential: true"));
         }
-        if policy.rules.iter().any(|r| r.require_broker_credential) {
+        if broker_kind == BrokerKind::Off
+            && policy.rules.iter().any(|r| r.require_broker_credential)
+        {
             return Err(GateError::invalid(
                 "oss-prod profile requires --credential-broker for high-risk policies",
             ));
@@ -1380,11 +1378,66 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         }
     }
 
-    // Broker credentials are an extended feature: a rule that requires one cannot be met.
+    // Broker credentials (§5.4): once the verdict is `allow` after approvals.
+    let mut brokered: Option<(broker::Request, broker::Receipt)> = None;
     if ev.require_broker_credential && verdict == "allow" {
-        verdict = "block".into();
-        reasons.push("broker_credential_required".into());
-        violations.push("broker_credential_missing".into());
+        if broker_kind == BrokerKind::Off {
+            verdict = "block".into();
+            reasons.push("broker_credential_required".into());
+            violations.push("broker_credential_missing".into());
+        } else {
+            let cfg = BrokerConfig {
+                kind: broker_kind,
+                env_prefix: a.credential_env_prefix.clone(),
+                command: a.credential_command.clone(),
+                command_args: a
+                    .credential_command_args
+                    .split(',')
+                    .map(str::to_string)
+                    .collect(),
+                reference: a.credential_ref.clone(),
+                scopes: a
+                    .credential_scopes
+                    .split(',')
+                    .map(str::to_string)
+                    .filter(|s| !s.trim().is_empty())
+                    .collect(),
+            };
+            let req =
+                broker::Request::new(&prepared, &ev.broker_reference, &ev.broker_scopes, &cfg);
+            match broker::issue(&cfg, &req, wall) {
+                Err(_) => {
+                    verdict = "block".into();
+                    reasons.push("broker_credential_missing".into());
+                    violations.push("broker_credential_missing".into());
+                }
+                Ok(receipt) => {
+                    let names: Vec<&str> =
+                        ev.matched_rules.iter().map(|r| r.name.as_str()).collect();
+                    let rules: Vec<&policy::Rule> = policy
+                        .rules
+                        .iter()
+                        .filter(|r| r.require_broker_credential && names.contains(&r.name.as_str()))
+                        .collect();
+                    let codes = broker::check_receipt(
+                        &receipt,
+                        &req,
+                        &rules,
+                        &prepared,
+                        broker_kind == BrokerKind::Command,
+                    );
+                    if codes.is_empty() {
+                        reasons.push("broker_credential_present".into());
+                    } else {
+                        verdict = "block".into();
+                        reasons.extend(codes.iter().cloned());
+                        violations.extend(codes);
+                    }
+                    broker::output_fields(&receipt, &mut out);
+                    brokered = Some((req, receipt));
+                }
+            }
+        }
     }
 
     let mut reasons = sorted_unique(&reasons);
@@ -1415,6 +1468,13 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         // required approvals, and the audit record says so.
         required_approvals = ev.min_approvals.max(1);
     }
+    let evidence_path = brokered.as_ref().map(|_| {
+        if a.credential_evidence_out.trim().is_empty() {
+            format!("credential_evidence_{trace_id}.json")
+        } else {
+            a.credential_evidence_out.trim().to_string()
+        }
+    });
     let audit_needed = required_approvals > 0 || !audit_entries.is_empty();
     let audit_path = if audit_needed {
         Some(if a.approval_audit_out.trim().is_empty() {
@@ -1481,6 +1541,10 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         latency_ms,
         delegation_ref,
     });
+    let mut record = record;
+    if let (Some((req, receipt)), Value::Object(m)) = (&brokered, &mut record) {
+        broker::trace_fields(receipt, req, m);
+    }
     let signed = trace::sign_record(record, &signer.key)?;
     let trace_bytes = gait_sdk::output::to_json_pretty(&signed);
     let audit_bytes = audit_path.as_ref().map(|_| {
@@ -1510,6 +1574,22 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         })
     })?;
 
+    if let (Some((req, receipt)), Some(p)) = (&brokered, &evidence_path) {
+        let rec = broker::record(broker::RecordInput {
+            created_at,
+            trace_id: &trace_id,
+            broker: broker_kind,
+            request: req,
+            receipt,
+        });
+        fsutil::write_atomic(
+            Path::new(p),
+            gait_sdk::output::to_json_pretty(&rec).as_bytes(),
+            0o600,
+        )
+        .map_err(|e| GateError::Io(format!("write credential evidence: {e}")))?;
+        out.insert("credential_evidence_path".into(), json!(p));
+    }
     if let Some(m) = &ks_match {
         let line = killswitch::journal_line(&prepared, created_at, &trace_id, m);
         append_line(&killswitch::journal_path(&a.kill_switch_state), &line)
@@ -1520,6 +1600,9 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         let mut proof = Map::new();
         proof.insert("trace_id".into(), json!(trace_id));
         proof.insert("trace_path".into(), json!(trace_path));
+        if let Some(p) = &evidence_path {
+            proof.insert("credential_evidence_path".into(), json!(p));
+        }
         if let Some(p) = &audit_path {
             proof.insert("approval_audit_path".into(), json!(p));
         }

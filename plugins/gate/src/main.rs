@@ -265,27 +265,27 @@ struct ExtendedFlags {
     /// Kill-switch state file (`gait.gate.kill_switch_state`); a match blocks.
     #[arg(long)]
     kill_switch_state: Option<String>,
-    /// [not supported yet] Credential broker: off|stub|env|command.
+    /// Credential broker: off|stub|env|command (default off).
     #[arg(long, default_value = "", hide_default_value = true)]
     credential_broker: String,
-    /// [not supported yet] Broker env prefix.
-    #[arg(long)]
-    credential_env_prefix: Option<String>,
-    /// [not supported yet] Broker credential reference.
-    #[arg(long)]
-    credential_ref: Option<String>,
-    /// [not supported yet] Broker scopes (csv).
-    #[arg(long)]
-    credential_scopes: Option<String>,
-    /// [not supported yet] Broker command.
-    #[arg(long)]
-    credential_command: Option<String>,
-    /// [not supported yet] Broker command args (csv).
-    #[arg(long)]
-    credential_command_args: Option<String>,
-    /// [not supported yet] Credential evidence output path.
-    #[arg(long)]
-    credential_evidence_out: Option<String>,
+    /// Env broker variable prefix (default `GAIT_BROKER_TOKEN_`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    credential_env_prefix: String,
+    /// Broker reference (overrides the rule's `broker_reference`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    credential_ref: String,
+    /// Extra broker scopes (comma-separated; added to the rule's `broker_scopes`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    credential_scopes: String,
+    /// Command broker executable (reads the request JSON on stdin, prints a receipt).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    credential_command: String,
+    /// Command broker arguments (comma-separated).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    credential_command_args: String,
+    /// Where to write the broker credential record (default `credential_evidence_<trace_id>.json`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    credential_evidence_out: String,
     /// Wrkr inventory file: enriches context.auth_context with wrkr.* claims.
     #[arg(long)]
     wrkr_inventory: Option<String>,
@@ -302,22 +302,7 @@ struct ExtendedFlags {
 
 impl ExtendedFlags {
     fn given(&self) -> Vec<String> {
-        let pairs: [(&str, bool); 9] = [
-            (
-                "--credential-env-prefix",
-                self.credential_env_prefix.is_some(),
-            ),
-            ("--credential-ref", self.credential_ref.is_some()),
-            ("--credential-scopes", self.credential_scopes.is_some()),
-            ("--credential-command", self.credential_command.is_some()),
-            (
-                "--credential-command-args",
-                self.credential_command_args.is_some(),
-            ),
-            (
-                "--credential-evidence-out",
-                self.credential_evidence_out.is_some(),
-            ),
+        let pairs: [(&str, bool); 3] = [
             (
                 "--approved-script-registry",
                 self.approved_script_registry.is_some(),
@@ -553,6 +538,12 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                     no_config: f.no_config,
                     extended: f.extended.given(),
                     credential_broker: f.extended.credential_broker.clone(),
+                    credential_env_prefix: f.extended.credential_env_prefix.clone(),
+                    credential_ref: f.extended.credential_ref.clone(),
+                    credential_scopes: f.extended.credential_scopes.clone(),
+                    credential_command: f.extended.credential_command.clone(),
+                    credential_command_args: f.extended.credential_command_args.clone(),
+                    credential_evidence_out: f.extended.credential_evidence_out.clone(),
                     delegation_token: f.extended.delegation_token.clone(),
                     delegation_token_chain: f.extended.delegation_token_chain.clone(),
                     delegation_audit_out: f.extended.delegation_audit_out.clone(),
