@@ -10,68 +10,7 @@ use std::sync::{Arc, Mutex};
 /// approved-script registry, Wrkr inventory, delegation tokens, context envelopes, kill switch,
 /// credential brokers…), which a later issue delivers. Each stays in the corpus and runs; a
 /// listed case that starts passing fails the test so this list stays true.
-const PENDING_CASES: &[(&str, &str)] = &[
-    (
-        "gate/v-0217-registry-hit",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0218-registry-scope-hit",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0219-registry-scope-risk-miss",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0220-registry-scope-workspace-miss",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0221-registry-scope-endpoint-miss",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0222-registry-scope-unknown-prefix",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0223-registry-no-verify-key-low",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0224-registry-no-verify-key-high",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0225-registry-expired-entry",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0226-registry-policy-miss",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0227-registry-script-miss",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0228-registry-context-evidence-policy",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0229-registry-not-script",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0230-registry-tampered",
-        "extended feature family `registry`",
-    ),
-    (
-        "gate/v-0231-registry-approve-script-cli",
-        "extended feature family `registry`",
-    ),
-];
+const PENDING_CASES: &[(&str, &str)] = &[];
 
 fn pending_reason(id: &str) -> Option<&'static str> {
     PENDING_CASES

@@ -12,6 +12,7 @@ use crate::intent::{sorted_unique, Intent};
 use crate::killswitch;
 use crate::policy::{self, Policy};
 use crate::ratelimit;
+use crate::registry;
 use crate::trace::{self, short_id, TraceInput};
 use crate::wrkr;
 use gait_sdk::cli::CommandOutput;
@@ -454,6 +455,172 @@ pub fn approve(a: &ApproveArgs) -> Result<CommandOutput, GateError> {
     ))
 }
 
+/// The evaluation recorded for an approved-script registry match (§1.9 step 6).
+fn pre_approved_evaluation(prepared: &Intent, entry: &registry::Entry) -> Evaluation {
+    let steps = prepared.script.as_deref().unwrap_or_default();
+    let mut risks: Vec<&str> = steps.iter().map(|s| eval::step_risk(&s.targets)).collect();
+    risks.sort_unstable();
+    let composite = if risks.contains(&"high") {
+        "high"
+    } else if risks.contains(&"medium") {
+        "medium"
+    } else {
+        "low"
+    };
+    Evaluation {
+        verdict: "allow".into(),
+        reason_codes: vec!["approved_script_match".into()],
+        script: Some(eval::ScriptOutcome {
+            step_count: steps.len(),
+            composite_risk_class: composite.into(),
+            step_verdicts: steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    json!({"index": i, "tool_name": s.tool_name, "verdict": "allow", "reason_codes": ["approved_script_match"]})
+                })
+                .collect(),
+            matched_rule_ids: vec![],
+        }),
+        pre_approved: true,
+        pattern_id: entry.pattern_id.clone(),
+        registry_reason: "approved_script_match".into(),
+        ..Default::default()
+    }
+}
+
+// ------------------------------------------------------------------ approve-script
+
+/// Flags of `gait approve-script`.
+#[derive(Debug, Clone, Default)]
+pub struct ApproveScriptArgs {
+    pub policy: String,
+    pub intent: String,
+    pub registry: String,
+    pub approver: String,
+    pub pattern_id: String,
+    pub ttl: String,
+    pub scope: String,
+    pub key_mode: String,
+    pub private_key: String,
+    pub private_key_env: String,
+}
+
+/// `gait approve-script`: sign an approved-script entry into a registry (§1.7).
+pub fn approve_script(a: &ApproveScriptArgs) -> Result<CommandOutput, GateError> {
+    if [&a.policy, &a.intent, &a.registry, &a.approver]
+        .iter()
+        .any(|v| v.trim().is_empty())
+    {
+        return Err(GateError::invalid(
+            "--policy, --intent, --registry, and --approver are required",
+        ));
+    }
+    let ttl_text = if a.ttl.trim().is_empty() {
+        "168h"
+    } else {
+        a.ttl.trim()
+    };
+    let ttl = parse_go_duration(ttl_text)
+        .ok()
+        .filter(|d| *d > 0)
+        .and_then(|d| i64::try_from(d).ok())
+        .ok_or_else(|| GateError::invalid("invalid --ttl duration"))?;
+    let policy = load_policy(&a.policy)?;
+    let policy_digest = policy.digest();
+    let intent = load_intent(&a.intent)?.normalize()?;
+    if intent.script.is_none() {
+        return Err(GateError::invalid("intent must include script.steps"));
+    }
+    let key_mode = if a.key_mode.trim().is_empty() {
+        "dev"
+    } else {
+        a.key_mode.as_str()
+    };
+    let signer = signing::resolve_signer(
+        key_mode,
+        &KeySource::new(&a.private_key, &a.private_key_env),
+    )?;
+    let mut entry = registry::new_entry(
+        &intent,
+        &policy_digest,
+        &a.pattern_id,
+        &a.approver,
+        &csv(&a.scope),
+        jiff::SignedDuration::from_nanos(ttl),
+        GoTime::now_utc(),
+    )
+    .ok_or_else(|| GateError::invalid("invalid --ttl duration"))?;
+    entry.sign(&signer.key)?;
+    let mut entries = registry::read(&a.registry).map_err(|e| GateError::invalid(e.to_string()))?;
+    registry::upsert(&mut entries, entry.clone());
+    registry::write(&a.registry, &entries)
+        .map_err(|e| GateError::Io(format!("write approved script registry: {e}")))?;
+    let path = a.registry.trim().to_string();
+    let mut m = Map::new();
+    m.insert("pattern_id".into(), json!(entry.pattern_id));
+    m.insert("policy_digest".into(), json!(entry.policy_digest));
+    m.insert("script_hash".into(), json!(entry.script_hash));
+    m.insert("tool_sequence".into(), json!(entry.tool_sequence));
+    m.insert("registry_path".into(), json!(path));
+    m.insert(
+        "expires_at".into(),
+        json!(entry.expires_at.utc().to_rfc3339_nano()),
+    );
+    put_list(&mut m, "warnings", &signer.warnings);
+    Ok(CommandOutput::new(
+        m,
+        format!(
+            "approve-script: pattern={} registry={path}\npolicy_digest={} script_hash={}",
+            entry.pattern_id, entry.policy_digest, entry.script_hash
+        ),
+        exit::OK,
+    ))
+}
+
+/// `gait list-scripts`: list registry entries (§1.8); signatures are not checked.
+pub fn list_scripts(registry_path: &str) -> Result<CommandOutput, GateError> {
+    let path = registry_path.trim();
+    if path.is_empty() {
+        return Err(GateError::invalid("--registry is required"));
+    }
+    let entries = registry::read(path).map_err(|e| GateError::invalid(e.to_string()))?;
+    let now = GoTime::now_utc();
+    let mut m = Map::new();
+    m.insert("registry".into(), json!(path));
+    let mut text = format!("list-scripts: {} entries in {path}", entries.len());
+    if !entries.is_empty() {
+        m.insert("count".into(), json!(entries.len()));
+        let list: Vec<Value> = entries
+            .iter()
+            .map(|e| {
+                let expired = e.expires_at <= now;
+                let expires = e.expires_at.utc().to_rfc3339_nano();
+                text.push_str(&format!(
+                    "\n- {} ({}) approver={} expires={expires}",
+                    e.pattern_id,
+                    if expired { "expired" } else { "active" },
+                    e.approver_identity
+                ));
+                let mut o = Map::new();
+                o.insert("pattern_id".into(), json!(e.pattern_id));
+                o.insert("approver_identity".into(), json!(e.approver_identity));
+                o.insert("policy_digest".into(), json!(e.policy_digest));
+                o.insert("script_hash".into(), json!(e.script_hash));
+                o.insert("tool_sequence".into(), json!(e.tool_sequence));
+                if !e.scope.is_empty() {
+                    o.insert("scope".into(), json!(e.scope));
+                }
+                o.insert("expires_at".into(), json!(expires));
+                o.insert("expired".into(), json!(expired));
+                Value::Object(o)
+            })
+            .collect();
+        m.insert("entries".into(), Value::Array(list));
+    }
+    Ok(CommandOutput::new(m, text, exit::OK))
+}
+
 // ------------------------------------------------------------------ delegate
 
 /// Flags of `gait delegate mint`.
@@ -732,8 +899,6 @@ pub struct GateEvalArgs {
     pub explain: bool,
     pub config: String,
     pub no_config: bool,
-    /// Extended flags that are given, by name (they are not supported by this release).
-    pub extended: Vec<String>,
     pub credential_broker: String,
     pub credential_env_prefix: String,
     pub credential_ref: String,
@@ -741,6 +906,9 @@ pub struct GateEvalArgs {
     pub credential_command: String,
     pub credential_command_args: String,
     pub credential_evidence_out: String,
+    pub approved_script_registry: String,
+    pub approved_script_public_key: String,
+    pub approved_script_public_key_env: String,
     pub delegation_token: String,
     pub delegation_token_chain: String,
     pub delegation_audit_out: String,
@@ -1046,11 +1214,6 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         }
     }
     let broker_kind = BrokerKind::parse(&a.credential_broker)?;
-    if let Some(flag) = a.extended.first() {
-        return Err(GateError::invalid(format!(
-            "{flag} is not supported yet by this gait release (extended gate evidence features arrive in a later version)"
-        )));
-    }
     if oss_prod {
         let high_risk_rule = policy.rules.iter().any(|r| {
             r.effect != "block"
@@ -1090,6 +1253,116 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
             }
         }
     };
+    // Approved-script registry and fast path (§1.9).
+    let mut registry_warning: Option<String> = None;
+    let mut registry_reason = String::new();
+    let mut fast_match: Option<(registry::Entry, Intent)> = None;
+    if !a.approved_script_registry.trim().is_empty() {
+        let fc = |msg: String| -> Result<(), GateError> {
+            if fail_closed_mode {
+                Err(GateError::Blocked(msg))
+            } else {
+                Ok(())
+            }
+        };
+        let mut entries = match registry::read(&a.approved_script_registry) {
+            Ok(e) => e,
+            Err(e) => {
+                fc(format!(
+                    "approved script registry unavailable in fail-closed mode: {e}"
+                ))?;
+                registry_warning = Some(
+                    "approved script registry unavailable; continuing without fast-path pre-approval"
+                        .into(),
+                );
+                Vec::new()
+            }
+        };
+        if registry_warning.is_none() {
+            let key = signing::resolve_verify_key(
+                &KeySource::new(
+                    &a.approved_script_public_key,
+                    &a.approved_script_public_key_env,
+                ),
+                &KeySource::new("", ""),
+            )?;
+            let key = match key {
+                Some(k) => Some(k),
+                None => signing::resolve_verify_key(
+                    &KeySource::new(&a.approval_public_key, &a.approval_public_key_env),
+                    &KeySource::new(&a.approval_private_key, &a.approval_private_key_env),
+                )?,
+            };
+            match key {
+                None => {
+                    fc("approved script registry verification unavailable in fail-closed mode: verify key required".into())?;
+                    registry_warning = Some(
+                        "approved script fast-path disabled because registry verify key is not configured"
+                            .into(),
+                    );
+                    entries.clear();
+                }
+                Some(k) => {
+                    let wall_now = GoTime::now_utc();
+                    if let Some((i, e)) = entries
+                        .iter()
+                        .enumerate()
+                        .find_map(|(i, en)| en.verify(&k, wall_now).err().map(|e| (i, e)))
+                    {
+                        fc(format!(
+                            "approved script registry verification failed at entry {i}: {e}"
+                        ))?;
+                        registry_warning = Some(
+                            "approved script registry entry failed verification; fast-path disabled"
+                                .into(),
+                        );
+                        entries.clear();
+                    }
+                }
+            }
+        }
+        if !entries.is_empty() && registry::policy_needs_context_evidence(&policy) {
+            registry_warning = Some(
+                "approved script fast-path disabled because policy requires authenticated context evidence"
+                    .into(),
+            );
+            entries.clear();
+        }
+        if !entries.is_empty() {
+            match raw_intent.normalize() {
+                Err(e) => {
+                    fc(format!(
+                        "approved script fast-path evaluation failed in fail-closed mode: {e}"
+                    ))?;
+                    registry_warning = Some(
+                        "approved script fast-path evaluation failed; continuing with policy evaluation"
+                            .into(),
+                    );
+                }
+                Ok(n) => {
+                    let (hit, reason) =
+                        registry::find_match(&entries, &n, &policy.digest(), GoTime::now_utc());
+                    registry_reason = reason.to_string();
+                    if let Some(e) = hit {
+                        fast_match = Some((e.clone(), n));
+                    }
+                }
+            }
+        }
+    }
+    if let Some(w) = &registry_warning {
+        pipeline_warnings.push(w.clone());
+    }
+    if fast_match.is_some() {
+        // A match bypasses the kill switch, Wrkr and every later pipeline stage.
+        ks_state = None;
+        ks_unavailable = false;
+    }
+    let inventory = if fast_match.is_some() {
+        None
+    } else {
+        inventory
+    };
     let trace_path = if a.trace_out.trim().is_empty() {
         None
     } else {
@@ -1099,26 +1372,36 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let check_keys = check_plugin::parse_flags(&a.check_plugins, &a.check_plugin_trust_keys)?;
 
     // Evaluate the prepared intent.
-    let normalized = raw_intent.normalize()?;
-    let mut prepared = normalized;
-    match &envelope {
-        Some(env) => eval::bind_context(&mut prepared, env, eval_now)
-            .map_err(|e| GateError::invalid(format!("normalize intent: {e}")))?,
-        None => strip_context_claims(&mut prepared),
+    let mut prepared = match &fast_match {
+        Some((_, n)) => n.clone(),
+        None => raw_intent.normalize()?,
+    };
+    if fast_match.is_none() {
+        match &envelope {
+            Some(env) => eval::bind_context(&mut prepared, env, eval_now)
+                .map_err(|e| GateError::invalid(format!("normalize intent: {e}")))?,
+            None => strip_context_claims(&mut prepared),
+        }
     }
     let wrkr_enriched = match (&inventory, &prepared.script) {
         (Some(inv), None) => inv.enrich(&mut prepared),
         (Some(inv), Some(steps)) => steps.iter().any(|s| inv.items.contains_key(&s.tool_name)),
         (None, _) => false,
     };
-    let mut ev = eval::evaluate(
-        &policy,
-        &prepared,
-        &EvalOptions {
-            now: eval_now,
-            wrkr: inventory.clone(),
-        },
-    );
+    let mut ev = match &fast_match {
+        Some((entry, _)) => pre_approved_evaluation(&prepared, entry),
+        None => eval::evaluate(
+            &policy,
+            &prepared,
+            &EvalOptions {
+                now: eval_now,
+                wrkr: inventory.clone(),
+            },
+        ),
+    };
+    if fast_match.is_none() {
+        ev.registry_reason = registry_reason.clone();
+    }
     let mut sources = Vec::new();
     if envelope.is_some() {
         sources.push("context_envelope".to_string());
@@ -1158,8 +1441,12 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         .then(|| check_plugin::apply(&a.check_plugins, check_keys, &prepared, &mut ev));
     let policy_digest = policy.digest();
     let intent_digest = prepared.intent_digest();
-    let created_at = created_at_of(&prepared);
     let wall = GoTime::now_utc();
+    let created_at = if fast_match.is_some() {
+        wall
+    } else {
+        created_at_of(&prepared)
+    };
 
     let mut verdict = ev.verdict.clone();
     let mut reasons: Vec<String> = ev.reason_codes.clone();
@@ -1654,6 +1941,11 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         out.insert("context_ref_count".into(), json!(c.context_refs.len()));
     }
     put_str(&mut out, "context_source", &ev.context_source);
+    if ev.pre_approved {
+        out.insert("pre_approved".into(), json!(true));
+    }
+    put_str(&mut out, "pattern_id", &ev.pattern_id);
+    put_str(&mut out, "registry_reason", &ev.registry_reason);
     if let Some(sc) = &ev.script {
         out.insert("script".into(), json!(true));
         out.insert("step_count".into(), json!(sc.step_count));

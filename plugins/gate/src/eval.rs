@@ -73,6 +73,12 @@ pub struct Evaluation {
     /// Where context claims came from (`context_envelope`, the Wrkr inventory path), as a
     /// sorted, unique CSV; empty when none.
     pub context_source: String,
+    /// Approved-script fast path (§1.9): a registry match bypassed evaluation.
+    pub pre_approved: bool,
+    /// The matching registry entry's pattern id.
+    pub pattern_id: String,
+    /// Why the registry did (not) match; empty when no registry was given.
+    pub registry_reason: String,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -1293,7 +1299,7 @@ fn evaluate_single(policy: &Policy, intent: &Intent, opts: &EvalOptions) -> Eval
     ev
 }
 
-fn step_risk(targets: &[Target]) -> &'static str {
+pub fn step_risk(targets: &[Target]) -> &'static str {
     if targets.iter().any(|t| {
         t.endpoint_class == "fs.delete" || t.endpoint_class == "proc.exec" || t.destructive
     }) {

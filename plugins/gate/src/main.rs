@@ -2,7 +2,9 @@
 //! library; errors become exit codes only through `gait_sdk::cli::emit`.
 
 use clap::{Args, Parser, Subcommand};
-use gait_gate::commands::{self, ApproveArgs, DelegateMintArgs, DelegateVerifyArgs, GateEvalArgs};
+use gait_gate::commands::{
+    self, ApproveArgs, ApproveScriptArgs, DelegateMintArgs, DelegateVerifyArgs, GateEvalArgs,
+};
 use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
 use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
 use gait_sdk::signing::KeySource;
@@ -34,6 +36,48 @@ enum Top {
     /// Mint and verify signed delegation tokens.
     #[command(subcommand)]
     Delegate(DelegateCmd),
+    /// Sign an approved-script entry into a registry (pre-approves an exact script).
+    ApproveScript(Box<ApproveScriptFlags>),
+    /// List the entries of an approved-script registry.
+    ListScripts(ListScriptsFlags),
+}
+
+#[derive(Args, Debug)]
+struct ApproveScriptFlags {
+    /// Policy YAML the entry is bound to (required).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    policy: String,
+    /// Script intent JSON (required; must have script.steps).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    intent: String,
+    /// Registry file to update (required).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    registry: String,
+    /// Approver identity (required).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    approver: String,
+    /// Entry id (default `pattern_<first 12 hex of script_hash>`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    pattern_id: String,
+    /// Lifetime as a Go duration (default 168h).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    ttl: String,
+    /// Comma-separated scope: risk:<c>, tool:<n>, workspace_prefix:<p>, endpoint:<c>.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    scope: String,
+    #[command(flatten)]
+    keys: KeyFlags,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+#[derive(Args, Debug)]
+struct ListScriptsFlags {
+    /// Registry file (required).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    registry: String,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,7 +279,7 @@ struct EvalFlags {
     positional: Vec<String>,
 }
 
-/// Extended evidence flags: accepted so they fail loudly instead of being ignored.
+/// Extended evidence flags (gate-extended.md).
 #[derive(Args, Debug, Default)]
 struct ExtendedFlags {
     /// Context evidence envelope (ContextSpec v1) bound to the intent.
@@ -289,39 +333,15 @@ struct ExtendedFlags {
     /// Wrkr inventory file: enriches context.auth_context with wrkr.* claims.
     #[arg(long)]
     wrkr_inventory: Option<String>,
-    /// [not supported yet] Approved-script registry file.
-    #[arg(long)]
-    approved_script_registry: Option<String>,
-    /// [not supported yet] Approved-script registry public key.
-    #[arg(long)]
-    approved_script_public_key: Option<String>,
-    /// [not supported yet] Approved-script registry public key env var.
-    #[arg(long)]
-    approved_script_public_key_env: Option<String>,
-}
-
-impl ExtendedFlags {
-    fn given(&self) -> Vec<String> {
-        let pairs: [(&str, bool); 3] = [
-            (
-                "--approved-script-registry",
-                self.approved_script_registry.is_some(),
-            ),
-            (
-                "--approved-script-public-key",
-                self.approved_script_public_key.is_some(),
-            ),
-            (
-                "--approved-script-public-key-env",
-                self.approved_script_public_key_env.is_some(),
-            ),
-        ];
-        pairs
-            .iter()
-            .filter(|(_, set)| *set)
-            .map(|(n, _)| n.to_string())
-            .collect()
-    }
+    /// Approved-script registry file: a verified matching entry pre-approves a script.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    approved_script_registry: String,
+    /// Public key that registry entries must verify with (else the approval key flags).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    approved_script_public_key: String,
+    /// Environment variable holding the registry public key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    approved_script_public_key_env: String,
 }
 
 #[derive(Args, Debug)]
@@ -479,6 +499,8 @@ fn manifest() -> PluginManifest {
             ("approve", "Mint a signed approval token"),
             ("keys", "Create, rotate and check signing keys"),
             ("delegate", "Mint and verify signed delegation tokens"),
+            ("approve-script", "Sign an approved-script registry entry"),
+            ("list-scripts", "List approved-script registry entries"),
         ],
     )
 }
@@ -488,6 +510,8 @@ const EXPLAIN_LINES: &[(&str, &str)] = &[
     ("policy", "gait policy tests, validates, formats, scaffolds and compares gate policies."),
     ("approve", "gait approve mints a signed, scoped, expiring approval token for one intent and policy."),
     ("keys", "gait keys creates, rotates and checks the Ed25519 keys Gait signs with."),
+    ("approve-script", "gait approve-script signs a registry entry that pre-approves one exact script under one policy."),
+    ("list-scripts", "gait list-scripts lists the entries of an approved-script registry."),
     ("delegate", "gait delegate mints and verifies signed delegation tokens that let one identity act for another."),
 ];
 
@@ -536,8 +560,13 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                     explain: f.explain,
                     config: f.config,
                     no_config: f.no_config,
-                    extended: f.extended.given(),
                     credential_broker: f.extended.credential_broker.clone(),
+                    approved_script_registry: f.extended.approved_script_registry.clone(),
+                    approved_script_public_key: f.extended.approved_script_public_key.clone(),
+                    approved_script_public_key_env: f
+                        .extended
+                        .approved_script_public_key_env
+                        .clone(),
                     credential_env_prefix: f.extended.credential_env_prefix.clone(),
                     credential_ref: f.extended.credential_ref.clone(),
                     credential_scopes: f.extended.credential_scopes.clone(),
@@ -629,6 +658,30 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
                 "approve",
             )
         }
+        Top::ApproveScript(f) => {
+            let a = ApproveScriptArgs {
+                policy: f.policy,
+                intent: f.intent,
+                registry: f.registry,
+                approver: f.approver,
+                pattern_id: f.pattern_id,
+                ttl: f.ttl,
+                scope: f.scope,
+                key_mode: f.keys.key_mode,
+                private_key: f.keys.private_key,
+                private_key_env: f.keys.private_key_env,
+            };
+            (
+                commands::approve_script(&a).map_err(Into::into),
+                f.json.json,
+                "approve-script",
+            )
+        }
+        Top::ListScripts(f) => (
+            commands::list_scripts(&f.registry).map_err(Into::into),
+            f.json.json,
+            "list-scripts",
+        ),
         Top::Delegate(DelegateCmd::Mint(f)) => {
             let a = DelegateMintArgs {
                 delegator: f.delegator,

@@ -232,6 +232,17 @@ pub fn build_trace(t: &TraceInput) -> Value {
             matched_rule_ids = sc.matched_rule_ids.clone();
         }
     }
+    if ev.pre_approved {
+        m.insert("pre_approved".into(), json!(true));
+    }
+    for (k, v) in [
+        ("pattern_id", &ev.pattern_id),
+        ("registry_reason", &ev.registry_reason),
+    ] {
+        if !v.is_empty() {
+            m.insert(k.into(), json!(v));
+        }
+    }
     if let Some(f) = &ev.freeze_window {
         m.insert("freeze_window".into(), f.to_value());
     }

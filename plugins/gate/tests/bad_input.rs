@@ -265,7 +265,7 @@ fn bad_kill_switch_state_and_envelope_are_input_errors() {
 }
 
 #[test]
-fn unsupported_extended_flags_fail_loudly() {
+fn unknown_credential_broker_is_an_input_error() {
     let dir = setup();
     let out = Command::cargo_bin("gait-gate")
         .unwrap()
@@ -278,18 +278,13 @@ fn unsupported_extended_flags_fail_loudly() {
             "--intent",
             "intent.json",
             "--json",
-            "--approved-script-registry",
-            "reg.json",
+            "--credential-broker",
+            "vault",
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(6));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert!(
-        v["error"]
-            .as_str()
-            .unwrap()
-            .contains("--approved-script-registry is not supported yet"),
-        "{v}"
-    );
+    assert_eq!(v["error"], "unsupported credential broker: vault", "{v}");
+    assert!(v["hint"].as_str().is_some_and(|h| !h.is_empty()), "{v}");
 }
