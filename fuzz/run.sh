@@ -21,7 +21,8 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(intent_json policy_yaml approval_token canonical_json zip_archive pack_manifest regress_config)
+    targets=(intent_json policy_yaml approval_token canonical_json zip_archive pack_manifest regress_config
+        script_registry wrkr_inventory delegation_token kill_switch_state)
 fi
 sanitizer="${FUZZ_SANITIZER:-address}"
 max_len="${FUZZ_MAX_LEN:-65536}"

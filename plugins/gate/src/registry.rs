@@ -204,10 +204,16 @@ pub fn read(path: &str) -> Result<Vec<Entry>, RegistryError> {
             )))
         }
     };
+    parse(&text)
+}
+
+/// Parses registry file content (§1.5): blank content is empty; otherwise
+/// `{"entries":[…]}` or a bare array of entries, each normalized (§1.6).
+pub fn parse(text: &str) -> Result<Vec<Entry>, RegistryError> {
     if text.trim().is_empty() {
         return Ok(vec![]);
     }
-    let v: Value = serde_json::from_str(&text)
+    let v: Value = serde_json::from_str(text)
         .map_err(|e| RegistryError::Read(format!("parse approved script registry: {e}")))?;
     let items =
         match &v {
@@ -344,14 +350,22 @@ pub fn find_match<'a>(
     let Some(steps) = &intent.script else {
         return (None, "not_script");
     };
-    let seq: Vec<&str> = steps.iter().map(|s| s.tool_name.as_str()).collect();
+    // Decision (docs/compatibility.md, "Fast-path tool_sequence"): the stored sequence is
+    // sorted and de-duplicated (§1.6), so the steps are compared in the same normalized form.
+    // The reference compares them in step order, so unsorted or repeating scripts never match
+    // there; the step order itself stays bound by `script_hash` (§1.2).
+    let seq = norm_list(
+        &steps
+            .iter()
+            .map(|s| s.tool_name.clone())
+            .collect::<Vec<_>>(),
+    );
     let policy_digest = policy_digest.to_lowercase();
     let hit = entries.iter().find(|e| {
         e.policy_digest == policy_digest
             && e.script_hash == intent.script_hash
             && e.expires_at > now
-            && e.tool_sequence.len() == seq.len()
-            && e.tool_sequence.iter().zip(&seq).all(|(a, b)| a == b)
+            && e.tool_sequence == seq
             && e.scope.iter().all(|s| scope_holds(s, intent))
     });
     match hit {
@@ -407,5 +421,92 @@ mod tests {
         assert!(read(dir.path().join("absent.json").to_str().unwrap())
             .unwrap()
             .is_empty());
+    }
+
+    fn unsorted_script_intent() -> Intent {
+        let text = json!({
+            "schema_id": "gait.gate.intent_request", "schema_version": "1.0.0",
+            "created_at": "2026-02-05T00:00:00Z", "tool_name": "script", "args": {},
+            "context": {"identity": "bob", "workspace": "/repo", "risk_class": "low"},
+            "script": {"steps": [
+                {"tool_name": "tool.write", "args": {"p": 1}},
+                {"tool_name": "tool.read", "args": {"p": 2}},
+                {"tool_name": "tool.write", "args": {"p": 3}}
+            ]}
+        })
+        .to_string();
+        Intent::parse_json(&text).unwrap().normalize().unwrap()
+    }
+
+    /// §1.9 decision, reference side: an entry as the reference writes it (sorted,
+    /// de-duplicated `tool_sequence`, signed over D(entry minus signature)) verifies here, and
+    /// matches a script whose steps are unsorted and repeating, which the reference's
+    /// step-order comparison never matches.
+    #[test]
+    fn reference_entry_verifies_and_matches_unsorted_steps() {
+        let intent = unsorted_script_intent();
+        let key = KeyPair::generate().unwrap();
+        let mut raw = json!({
+            "schema_id": ENTRY_SCHEMA_ID, "schema_version": SCHEMA_VERSION,
+            "created_at": "2026-01-01T00:00:00Z", "producer_version": "0.0.0-dev",
+            "pattern_id": "pattern_ref", "policy_digest": "c".repeat(64),
+            "script_hash": intent.script_hash, "tool_sequence": ["tool.read", "tool.write"],
+            "approver_identity": "secops", "expires_at": "2099-01-01T00:00:00Z"
+        });
+        let sig = key.sign_value(&raw).unwrap();
+        raw["signature"] = sig.to_value();
+        let text = json!({ "entries": [raw] }).to_string();
+        let entries = parse(&text).unwrap();
+        let now = GoTime::parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+        entries[0].verify(&key.public(), now).unwrap();
+        let (hit, reason) = find_match(&entries, &intent, &"c".repeat(64), now);
+        assert_eq!(reason, "approved_script_match");
+        assert_eq!(hit.unwrap().pattern_id, "pattern_ref");
+        // The order is still bound by script_hash: another hash is no match.
+        let mut other = entries.clone();
+        other[0].script_hash = "d".repeat(64);
+        assert_eq!(
+            find_match(&other, &intent, &"c".repeat(64), now).1,
+            "approved_script_not_found"
+        );
+    }
+
+    /// §1.9 decision, our side: an entry written by `approve-script` for unsorted steps stores
+    /// the sorted, de-duplicated sequence and its signature verifies the reference's way: the
+    /// signed digest is D(entry as written, minus `signature`).
+    #[test]
+    fn our_entry_verifies_the_reference_way() {
+        let intent = unsorted_script_intent();
+        let key = KeyPair::generate().unwrap();
+        let now = GoTime::parse_rfc3339("2026-01-01T00:00:00.5Z").unwrap();
+        let mut e = new_entry(
+            &intent,
+            &"C".repeat(64),
+            "",
+            " secops ",
+            &["Risk:Low".to_string()],
+            jiff::SignedDuration::from_hours(1),
+            now,
+        )
+        .unwrap();
+        e.sign(&key).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("reg.json");
+        write(p.to_str().unwrap(), &[e]).unwrap();
+        let file: Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let mut written = file["entries"][0].clone();
+        assert_eq!(written["tool_sequence"], json!(["tool.read", "tool.write"]));
+        assert_eq!(written["scope"], json!(["risk:low"]));
+        let sig: Signature = serde_json::from_value(written["signature"].clone()).unwrap();
+        written.as_object_mut().unwrap().remove("signature");
+        let digest = gait_sdk::jcs::digest_hex(&written).unwrap();
+        assert_eq!(sig.signed_digest, digest);
+        gait_sdk::signing::verify_digest(&digest, &sig, &key.public()).unwrap();
+        let back = read(p.to_str().unwrap()).unwrap();
+        back[0].verify(&key.public(), now).unwrap();
+        assert_eq!(
+            find_match(&back, &intent, &"c".repeat(64), now).1,
+            "approved_script_match"
+        );
     }
 }
