@@ -169,6 +169,43 @@ enum GateCmd {
     /// Pure evaluation and a signed trace: no approval tokens, rate limits or project config.
     /// Exit codes: 0 allow or dry_run, 3 block, 4 approval required, 6 invalid input.
     CommitmentEval(CommitmentEvalFlags),
+    /// Build context evidence envelopes for `gate eval --context-envelope`.
+    #[command(subcommand)]
+    ContextEnvelope(ContextEnvelopeCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ContextEnvelopeCmd {
+    /// Create a `gait.context.envelope` from files (content digests computed for you).
+    ///
+    /// Exit codes: 0 written, 6 invalid input, 1 write failure.
+    Create(ContextEnvelopeCreateFlags),
+}
+
+#[derive(Args, Debug, Default)]
+struct ContextEnvelopeCreateFlags {
+    /// Context set id (required).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    id: String,
+    /// `best_effort` (default) or `required`.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    evidence_mode: String,
+    /// A file to record, as `path[:source_type[:locator]]` (repeatable; source_type defaults
+    /// to `file`, the locator to the path).
+    #[arg(long = "file")]
+    files: Vec<String>,
+    /// Redaction mode of every record (default `none`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    redaction_mode: String,
+    /// Immutability of every record: `unknown` (default), `mutable` or `immutable`.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    immutability: String,
+    /// Output path (default `context_envelope.json`).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    out: String,
+    /// Print machine-readable JSON.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
+    json: bool,
 }
 
 #[derive(Args, Debug, Default)]
@@ -532,6 +569,30 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
             (r, f.json, "gate commitment-eval")
         }
         // --- end voice
+        Top::Gate(GateCmd::ContextEnvelope(ContextEnvelopeCmd::Create(f))) => {
+            let args = gait_gate::context_envelope::CreateArgs {
+                id: f.id,
+                evidence_mode: f.evidence_mode,
+                files: f.files,
+                redaction_mode: f.redaction_mode,
+                immutability: f.immutability,
+                out: f.out,
+                now: gait_sdk::time::GoTime::now_utc(),
+            };
+            let r = gait_gate::context_envelope::create(&args).map_err(|e| {
+                let invalid = matches!(e, gait_gate::error::GateError::Invalid(_));
+                let g = GaitError::from(e);
+                if invalid {
+                    g.with_hint(
+                        "usage: gait gate context-envelope create --id <set id> \
+                         --file <path>[:source_type[:locator]]... [--evidence-mode best_effort|required]",
+                    )
+                } else {
+                    g
+                }
+            });
+            (r, f.json, "gate context-envelope create")
+        }
         Top::Gate(GateCmd::Eval(f)) => {
             let f = *f;
             let json = f.json;
