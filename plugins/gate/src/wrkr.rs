@@ -67,8 +67,87 @@ fn items_from(list: &[Value], name_key: &str) -> Result<HashMap<String, Item>, I
     Ok(out)
 }
 
+/// One `{"items":[…]}` / bare-array item, decoded without building a JSON tree.
+#[derive(serde::Deserialize)]
+struct FastItem<'a> {
+    #[serde(borrow, default)]
+    tool_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    data_class: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    endpoint_class: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    autonomy_level: Option<std::borrow::Cow<'a, str>>,
+}
+
+fn norm_cow(v: &Option<std::borrow::Cow<str>>) -> String {
+    v.as_deref()
+        .map(|s| s.trim().to_lowercase())
+        .unwrap_or_default()
+}
+
+/// The item list, decoded one item at a time straight into the map (no intermediate list).
+struct FastMap(HashMap<String, Item>);
+
+impl<'de> serde::Deserialize<'de> for FastMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = FastMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an array of inventory items")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<FastMap, A::Error> {
+                let mut out = HashMap::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(it) = seq.next_element::<FastItem<'de>>()? {
+                    let item = Item {
+                        tool_name: norm_cow(&it.tool_name),
+                        data_class: norm_cow(&it.data_class),
+                        endpoint_class: norm_cow(&it.endpoint_class),
+                        autonomy_level: norm_cow(&it.autonomy_level),
+                    };
+                    if !item.tool_name.is_empty() {
+                        out.insert(item.tool_name.clone(), item);
+                    }
+                }
+                Ok(FastMap(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct FastDoc {
+    items: FastMap,
+}
+
+/// The common shapes decoded straight into items (large inventories, issue 8 item 9).
+/// `None` whenever anything is unusual (wrong types, duplicate keys, other shapes); the
+/// general parser then gives the result or the exact error.
+fn parse_fast(text: &str) -> Option<HashMap<String, Item>> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str::<FastMap>(text).ok().map(|m| m.0)
+    } else {
+        serde_json::from_str::<FastDoc>(text)
+            .ok()
+            .map(|d| d.items.0)
+    }
+}
+
 /// Parses inventory text.
 pub fn parse(text: &str) -> Result<HashMap<String, Item>, InventoryError> {
+    if let Some(items) = parse_fast(text) {
+        return Ok(items);
+    }
+    parse_general(text)
+}
+
+/// The general parser: every accepted shape, with the user-facing errors.
+fn parse_general(text: &str) -> Result<HashMap<String, Item>, InventoryError> {
     let root: Value = serde_json::from_str(text)
         .map_err(|e| InventoryError(format!("parse wrkr inventory: {e}")))?;
     match &root {
@@ -167,6 +246,33 @@ mod tests {
             parse(r#"[{"tool_name":"a","data_class":"x"},{"tool_name":"A","data_class":"y"}]"#)
                 .unwrap();
         assert_eq!(dup["a"].data_class, "y");
+    }
+
+    /// The fast decoder agrees with the general parser wherever it answers.
+    #[test]
+    fn fast_path_agrees_with_general_parser() {
+        let cases = [
+            r#"{"items":[{"tool_name":" TOOL.Write ","data_class":" PII ","x":[1,{"a":2}]},{"tool_name":""}]}"#,
+            r#"[{"tool_name":"a\u0041","endpoint_class":"Net.HTTP","autonomy_level":null}]"#,
+            r#"{"items":[],"export_version":"1","tools":[{"tool_id":"z"}]}"#,
+            r#"[{"tool_name":"a","data_class":"x"},{"tool_name":"A","data_class":"y"}]"#,
+            r#"{"items":[{"tool_name":"a","tool_name":"b"}]}"#,
+            r#"{"items":[{"tool_name":"a"}],"items":[{"tool_name":"b"}]}"#,
+            r#"[{"tool_name":5}]"#,
+            r#"[1]"#,
+            r#"{"items":{}}"#,
+        ];
+        for c in cases {
+            let general = parse_general(c);
+            match parse_fast(c) {
+                Some(fast) => assert_eq!(Ok(fast), general, "{c}"),
+                None => assert_eq!(parse(c), general, "{c}"),
+            }
+        }
+        assert_eq!(
+            parse(r#"[{"tool_name":"aA"}]"#).unwrap()["aa"].tool_name,
+            "aa"
+        );
     }
 
     #[test]
