@@ -1238,7 +1238,17 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
     let inventory = if a.wrkr_inventory.trim().is_empty() {
         None
     } else {
-        match wrkr::load(&wrkr::clean(&a.wrkr_inventory)) {
+        // Only the intent's (and its steps') tools are ever looked up, so only those items
+        // are kept (the whole file is still validated); if the intent does not normalize,
+        // everything is kept and the error surfaces later.
+        let wanted = raw_intent.normalize().ok().map(|n| {
+            let mut w: std::collections::HashSet<String> = [n.tool_name.clone()].into();
+            for s in n.script.iter().flatten() {
+                w.insert(s.tool_name.clone());
+            }
+            w
+        });
+        match wrkr::load_for(&wrkr::clean(&a.wrkr_inventory), wanted.as_ref()) {
             Ok(inv) => Some(std::sync::Arc::new(inv)),
             Err(e) if fail_closed_mode => {
                 return Err(GateError::Blocked(format!(

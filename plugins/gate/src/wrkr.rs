@@ -86,61 +86,115 @@ fn norm_cow(v: &Option<std::borrow::Cow<str>>) -> String {
         .unwrap_or_default()
 }
 
-/// The item list, decoded one item at a time straight into the map (no intermediate list).
-struct FastMap(HashMap<String, Item>);
+/// Tool names an evaluation will look up; `None` keeps every item.
+pub type Wanted<'w> = Option<&'w std::collections::HashSet<String>>;
 
-impl<'de> serde::Deserialize<'de> for FastMap {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = FastMap;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an array of inventory items")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<FastMap, A::Error> {
-                let mut out = HashMap::with_capacity(seq.size_hint().unwrap_or(0));
-                while let Some(it) = seq.next_element::<FastItem<'de>>()? {
-                    let item = Item {
-                        tool_name: norm_cow(&it.tool_name),
-                        data_class: norm_cow(&it.data_class),
-                        endpoint_class: norm_cow(&it.endpoint_class),
-                        autonomy_level: norm_cow(&it.autonomy_level),
-                    };
-                    if !item.tool_name.is_empty() {
-                        out.insert(item.tool_name.clone(), item);
-                    }
-                }
-                Ok(FastMap(out))
-            }
-        }
-        d.deserialize_seq(V)
+fn is_wanted(wanted: Wanted, name: &Option<std::borrow::Cow<str>>) -> bool {
+    let Some(set) = wanted else {
+        return true;
+    };
+    let Some(raw) = name.as_deref() else {
+        return false;
+    };
+    let t = raw.trim();
+    if t.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
+        set.contains(t)
+    } else {
+        set.contains(&t.to_lowercase())
     }
 }
 
-#[derive(serde::Deserialize)]
-struct FastDoc {
-    items: FastMap,
+/// The item list, decoded one item at a time straight into the map (no intermediate list);
+/// items whose tool is not wanted are validated but not kept.
+struct ItemsSeed<'w>(Wanted<'w>);
+
+impl<'de, 'w> serde::de::DeserializeSeed<'de> for ItemsSeed<'w> {
+    type Value = HashMap<String, Item>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de, 'w> serde::de::Visitor<'de> for ItemsSeed<'w> {
+    type Value = HashMap<String, Item>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an array of inventory items")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = HashMap::new();
+        while let Some(it) = seq.next_element::<FastItem<'de>>()? {
+            if !is_wanted(self.0, &it.tool_name) {
+                continue;
+            }
+            let item = Item {
+                tool_name: norm_cow(&it.tool_name),
+                data_class: norm_cow(&it.data_class),
+                endpoint_class: norm_cow(&it.endpoint_class),
+                autonomy_level: norm_cow(&it.autonomy_level),
+            };
+            if !item.tool_name.is_empty() {
+                out.insert(item.tool_name.clone(), item);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `{"items":[…], …}`: other members are skipped; a missing or repeated `items` fails.
+struct DocSeed<'w>(Wanted<'w>);
+
+impl<'de, 'w> serde::de::DeserializeSeed<'de> for DocSeed<'w> {
+    type Value = HashMap<String, Item>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'w> serde::de::Visitor<'de> for DocSeed<'w> {
+    type Value = HashMap<String, Item>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an inventory object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut items = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == "items" {
+                if items.is_some() {
+                    return Err(serde::de::Error::duplicate_field("items"));
+                }
+                items = Some(map.next_value_seed(ItemsSeed(self.0))?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        items.ok_or_else(|| serde::de::Error::missing_field("items"))
+    }
 }
 
 /// The common shapes decoded straight into items (large inventories, issue 8 item 9).
 /// `None` whenever anything is unusual (wrong types, duplicate keys, other shapes); the
 /// general parser then gives the result or the exact error.
-fn parse_fast(text: &str) -> Option<HashMap<String, Item>> {
-    if text.trim_start().starts_with('[') {
-        serde_json::from_str::<FastMap>(text).ok().map(|m| m.0)
+fn parse_fast(text: &str, wanted: Wanted) -> Option<HashMap<String, Item>> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let out = if text.trim_start().starts_with('[') {
+        ItemsSeed(wanted).deserialize(&mut de).ok()?
     } else {
-        serde_json::from_str::<FastDoc>(text)
-            .ok()
-            .map(|d| d.items.0)
-    }
+        DocSeed(wanted).deserialize(&mut de).ok()?
+    };
+    de.end().ok()?;
+    Some(out)
 }
 
 /// Parses inventory text.
 pub fn parse(text: &str) -> Result<HashMap<String, Item>, InventoryError> {
-    if let Some(items) = parse_fast(text) {
+    parse_for(text, None)
+}
+
+/// Parses inventory text, keeping (when `wanted` is given) at least the items of the wanted
+/// tool names (normalized: trimmed, lowercased); the whole file is still validated.
+pub fn parse_for(text: &str, wanted: Wanted) -> Result<HashMap<String, Item>, InventoryError> {
+    if let Some(items) = parse_fast(text, wanted) {
         return Ok(items);
     }
     parse_general(text)
@@ -180,6 +234,11 @@ pub fn clean(path: &str) -> String {
 
 /// Stats, reads and parses the inventory at `path` (already cleaned).
 pub fn load(path: &str) -> Result<Inventory, InventoryError> {
+    load_for(path, None)
+}
+
+/// [`load`], keeping at least the items of the `wanted` tool names (see [`parse_for`]).
+pub fn load_for(path: &str, wanted: Wanted) -> Result<Inventory, InventoryError> {
     let p = Path::new(path);
     let reason = |e: &std::io::Error| gait_sdk::fsutil::go_io_reason(e);
     std::fs::metadata(p)
@@ -190,7 +249,7 @@ pub fn load(path: &str) -> Result<Inventory, InventoryError> {
         .map_err(|_| InventoryError("parse wrkr inventory: not valid UTF-8".into()))?;
     Ok(Inventory {
         source: path.to_string(),
-        items: parse(&text)?,
+        items: parse_for(&text, wanted)?,
     })
 }
 
@@ -264,7 +323,7 @@ mod tests {
         ];
         for c in cases {
             let general = parse_general(c);
-            match parse_fast(c) {
+            match parse_fast(c, None) {
                 Some(fast) => assert_eq!(Ok(fast), general, "{c}"),
                 None => assert_eq!(parse(c), general, "{c}"),
             }
