@@ -251,11 +251,7 @@ impl GuardVerifyReport {
     pub fn ok(&self, require_signature: bool) -> bool {
         self.missing_files.is_empty()
             && self.hash_mismatches.is_empty()
-            && if require_signature {
-                self.signatures.status == "verified"
-            } else {
-                self.signatures.status != "failed"
-            }
+            && self.signatures.satisfies(require_signature)
     }
 }
 

@@ -844,6 +844,18 @@ pub struct SignatureReport {
     pub valid: usize,
 }
 
+impl SignatureReport {
+    /// The signature rule every verifier shares: a required signature must have verified;
+    /// otherwise only a failed one fails.
+    pub fn satisfies(&self, require_signature: bool) -> bool {
+        if require_signature {
+            self.status == "verified"
+        } else {
+            self.status != "failed"
+        }
+    }
+}
+
 /// Verifies signatures over `unsigned` (the record without `signatures`).
 pub fn check_signatures(
     unsigned: &Value,
@@ -911,11 +923,7 @@ impl VerifyReport {
     pub fn ok(&self, require_signature: bool) -> bool {
         self.missing_files.is_empty()
             && self.hash_mismatches.is_empty()
-            && if require_signature {
-                self.signatures.status == "verified"
-            } else {
-                self.signatures.status != "failed"
-            }
+            && self.signatures.satisfies(require_signature)
     }
 }
 

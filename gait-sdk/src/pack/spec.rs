@@ -348,11 +348,7 @@ impl PackVerifyReport {
         self.missing_files.is_empty()
             && self.hash_mismatches.is_empty()
             && self.undeclared_files.is_empty()
-            && if require_signature {
-                self.signatures.status == "verified"
-            } else {
-                self.signatures.status != "failed"
-            }
+            && self.signatures.satisfies(require_signature)
     }
 }
 

@@ -1678,12 +1678,7 @@ fn check_checkpoint_runpack(
     for h in &rep.hash_mismatches {
         out.push(format!("runpack {shown}: hash mismatch: {}", h.path));
     }
-    let sig_ok = if required {
-        rep.signatures.status == "verified"
-    } else {
-        rep.signatures.status != "failed"
-    };
-    if !sig_ok {
+    if !rep.signatures.satisfies(required) {
         let detail = if rep.signatures.errors.is_empty() {
             String::new()
         } else {
