@@ -427,7 +427,6 @@ pub struct PackCheck {
     pub signature_status: String,
     pub signatures_total: usize,
     pub signatures_valid: usize,
-    pub legacy: bool,
 }
 
 pub fn check_pack(path: &Path, keys: &VerifyKeys) -> R<PackCheck> {
@@ -459,7 +458,6 @@ pub fn check_pack(path: &Path, keys: &VerifyKeys) -> R<PackCheck> {
             signature_status: rep.signatures.status.clone(),
             signatures_total: rep.signatures.total,
             signatures_valid: rep.signatures.valid,
-            legacy: true,
         });
     }
     if let Some(check) = check_guard_pack(src.as_mut(), key.as_ref(), required)? {
@@ -519,7 +517,6 @@ pub fn check_pack(path: &Path, keys: &VerifyKeys) -> R<PackCheck> {
         signature_status: rep.signatures.status.clone(),
         signatures_total: rep.signatures.total,
         signatures_valid: rep.signatures.valid,
-        legacy: false,
     })
 }
 
@@ -567,7 +564,6 @@ fn check_guard_pack(
         signature_status: rep.signatures.status.clone(),
         signatures_total: rep.signatures.total,
         signatures_valid: rep.signatures.valid,
-        legacy: true,
     }))
 }
 
@@ -1052,17 +1048,11 @@ pub fn export(a: &ExportArgs) -> R<CommandOutput> {
     let path = Path::new(a.path.trim());
     let check = check_pack(path, &VerifyKeys::default())?;
     let o = open_pack(path)?;
-    let manifest_digest = if check.legacy {
-        serde_json::from_slice::<Value>(&o.raw_manifest)
-            .ok()
-            .and_then(|v| jcs::digest_hex(&v).ok())
-            .unwrap_or_default()
-    } else {
-        serde_json::from_slice::<Value>(&o.raw_manifest)
-            .ok()
-            .and_then(|v| jcs::digest_hex(&v).ok())
-            .unwrap_or_default()
-    };
+    // D(raw manifest): `manifest.json` for a legacy runpack, `pack_manifest.json` otherwise.
+    let manifest_digest = serde_json::from_slice::<Value>(&o.raw_manifest)
+        .ok()
+        .and_then(|v| jcs::digest_hex(&v).ok())
+        .unwrap_or_default();
     let created = o
         .manifest
         .as_ref()
