@@ -15,18 +15,28 @@ pub enum PackError {
     Io(String),
     #[error("{0}")]
     Unsafe(String),
+    /// Bad input with a specific hint (exit 6).
+    #[error("{message}")]
+    Usage { message: String, hint: String },
 }
 
 impl PackError {
     pub fn invalid(m: impl Into<String>) -> Self {
         PackError::Invalid(m.into())
     }
+    /// Bad input (exit 6) with a hint saying how to fix it.
+    pub fn usage(m: impl Into<String>, hint: impl Into<String>) -> Self {
+        PackError::Usage {
+            message: m.into(),
+            hint: hint.into(),
+        }
+    }
     pub fn verification(m: impl Into<String>) -> Self {
         PackError::Verification(m.into())
     }
     pub fn category(&self) -> Category {
         match self {
-            PackError::Invalid(_) => Category::InvalidInput,
+            PackError::Invalid(_) | PackError::Usage { .. } => Category::InvalidInput,
             PackError::Verification(_) => Category::VerificationFailed,
             PackError::Io(_) => Category::IoFailure,
             PackError::Unsafe(_) => Category::UnsafeOperation,
@@ -54,6 +64,9 @@ impl From<PackError> for GaitError {
     fn from(e: PackError) -> Self {
         let cat = e.category();
         let mut g = GaitError::new(cat, e.to_string());
+        if let PackError::Usage { hint, .. } = &e {
+            g = g.with_hint(hint.clone());
+        }
         if cat == Category::UnsafeOperation {
             // The reference reports refused unsafe replays as internal failures (exit 8).
             g = g.with_hint("pass explicit unsafe flags only for approved replay paths");

@@ -3,7 +3,10 @@
 
 use clap::{Args, Parser, Subcommand};
 use gait_pack::chain::{self, ChainArgs};
+use gait_pack::incident::{self, IncidentArgs};
+use gait_pack::migrate::{self, MigrateArgs};
 use gait_pack::packs::{self, BuildArgs, ExportArgs};
+use gait_pack::report::{self, TopArgs};
 use gait_pack::runs::{self, RecordArgs, ReplayArgs, VerifyKeys};
 use gait_pack::sessions::{self, AppendArgs, CheckpointArgs, SessionError, StartArgs};
 use gait_pack::{demo, error::PackError};
@@ -11,8 +14,9 @@ use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
 use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
 use gait_sdk::GaitError;
 use serde_json::json;
+use std::io::Write as _;
 
-const ABOUT: &str = "Evidence: record runs as runpacks, verify, replay and diff them, build and verify PackSpec packs, run the demo";
+const ABOUT: &str = "Evidence: record runs as runpacks, verify, replay and diff them, build and verify PackSpec packs, incident packs, risk reports, migration, and the demo";
 
 #[derive(Parser, Debug)]
 #[command(name = "gait", bin_name = "gait", version, about = ABOUT, disable_help_subcommand = true)]
@@ -33,6 +37,89 @@ enum Top {
     Pack(PackCmd),
     /// Record and verify a small offline run (or `--policy`: evaluate a high-risk intent).
     Demo(DemoFlags),
+    /// Reports over recorded evidence (`top`: the riskiest actions).
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Incident evidence (`pack`: a run plus the traces and regress results around it).
+    #[command(subcommand)]
+    Incident(IncidentCmd),
+    /// Re-encode a runpack with the current writer and verify it (exit 0; 2 if the input
+    /// does not verify; 6 for bad input).
+    Migrate(MigrateFlags),
+}
+
+#[derive(Subcommand, Debug)]
+enum ReportCmd {
+    /// Rank the riskiest actions across runpacks and gate traces and write
+    /// `gait.report.top` (score: verdict + tool risk + failures + violations; see
+    /// docs/secondary-commands.md).
+    Top {
+        /// Runs: comma-separated run ids, runpack paths or directories of runpacks
+        /// (positionals are added to this list).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        runs: String,
+        #[arg(value_name = "RUNS")]
+        positional: Vec<String>,
+        /// Gate traces: comma-separated trace files or directories of them.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        traces: String,
+        /// How many actions to list: 1..20 (larger values are clamped to 20).
+        #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+        limit: i64,
+        /// Report file, written atomically.
+        #[arg(long, default_value = "./gait-out/report_top_actions.json")]
+        out: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum IncidentCmd {
+    /// Build a PackSpec `run` pack of a run plus the gate traces and regress results found
+    /// (beside the runpack, in ./gait-out and in .) within the window around the run.
+    Pack {
+        /// The run: a run id or runpack path.
+        #[arg(long, default_value = "", hide_default_value = true)]
+        from: String,
+        /// Go duration added before the run's start and after its end.
+        #[arg(long, default_value = "24h")]
+        window: String,
+        /// Evidence template: incident_response, soc2 or pci.
+        #[arg(long, default_value = "incident_response")]
+        template: String,
+        /// Render a PDF report (not supported by this release: exit 6).
+        #[arg(long)]
+        render_pdf: bool,
+        /// Output path (default ./gait-out/incident_pack_<run_id>.zip).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        out: String,
+        /// Case id recorded in incident/incident.json (A-Z a-z 0-9 . _ : -, up to 128).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        case_id: String,
+        #[command(flatten)]
+        keys: KeyFlags,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+}
+
+#[derive(Args, Debug)]
+struct MigrateFlags {
+    /// The runpack: a run id or runpack path (or the positional).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    input: String,
+    #[arg(value_name = "RUN_ID_OR_PATH")]
+    positional: Vec<String>,
+    /// Output path (default <input dir>/runpack_<run_id>_migrated.zip; must differ from
+    /// the input).
+    #[arg(long, default_value = "", hide_default_value = true)]
+    out: String,
+    /// Target format; only `v1` is supported.
+    #[arg(long, default_value = "v1")]
+    target: String,
+    #[command(flatten)]
+    json: JsonFlag,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -429,6 +516,12 @@ fn manifest() -> PluginManifest {
                 "Build, verify, inspect, diff and export PackSpec packs",
             ),
             ("demo", "Record and verify an offline demo run"),
+            ("report", "Rank the riskiest actions across runs and traces"),
+            (
+                "incident",
+                "Pack a run with the traces and regress results around it",
+            ),
+            ("migrate", "Re-encode a runpack with the current writer"),
         ],
     )
 }
@@ -450,7 +543,22 @@ const EXPLAIN: &[(&str, &str)] = &[
         "demo",
         "gait demo records and verifies a small offline run to show Gait end to end.",
     ),
+    (
+        "report",
+        "gait report ranks the riskiest agent actions across runpacks and gate traces.",
+    ),
+    (
+        "incident",
+        "gait incident packs a run with the traces and regress results around it into one verifiable pack.",
+    ),
+    (
+        "migrate",
+        "gait migrate re-encodes a runpack with the current writer and verifies the result.",
+    ),
 ];
+
+/// Groups whose `--help` is a usage error (exit 6), as the reference's are.
+const STRICT_GROUPS: &[&str] = &["report", "incident"];
 
 fn pack_err(op: &str, e: PackError) -> GaitError {
     GaitError::from(e)
@@ -515,6 +623,64 @@ fn run(cli: Cli) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
             ),
         },
         Top::Demo(f) => (demo::demo(f.durable, f.policy), f.json.json, "demo"),
+        Top::Report(ReportCmd::Top {
+            runs,
+            positional,
+            traces,
+            limit,
+            out,
+            json,
+        }) => {
+            let mut all = vec![runs];
+            all.extend(positional);
+            (
+                report::top(&TopArgs {
+                    runs: all,
+                    traces,
+                    limit,
+                    out,
+                })
+                .map_err(Into::into),
+                json.json,
+                "report top",
+            )
+        }
+        Top::Incident(IncidentCmd::Pack {
+            from,
+            window,
+            template,
+            render_pdf,
+            out,
+            case_id,
+            keys,
+            json,
+        }) => (
+            incident::pack(&IncidentArgs {
+                from,
+                window,
+                template,
+                render_pdf,
+                out,
+                case_id,
+                key_mode: keys.key_mode,
+                private_key: keys.private_key,
+                private_key_env: keys.private_key_env,
+            })
+            .map_err(Into::into),
+            json.json,
+            "incident pack",
+        ),
+        Top::Migrate(f) => {
+            let r = first(&f.input, &f.positional).and_then(|input| {
+                migrate::command(&MigrateArgs {
+                    input,
+                    out: f.out,
+                    target: f.target,
+                })
+                .map_err(Into::into)
+            });
+            (r, f.json.json, "migrate")
+        }
         Top::Run(cmd) => match cmd {
             RunCmd::Record {
                 input,
@@ -834,6 +1000,19 @@ fn main() {
                 println!("{line}");
                 return;
             }
+        }
+    }
+    if let (Some(top), Some(flag), 3) = (argv.get(1), argv.get(2), argv.len()) {
+        if STRICT_GROUPS.contains(&top.as_str())
+            && ["--help", "-help", "-h"].contains(&flag.as_str())
+        {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            cmd.build();
+            if let Some(sub) = cmd.find_subcommand_mut(top) {
+                let _ = write!(std::io::stderr(), "{}", sub.render_help());
+            }
+            std::process::exit(gait_sdk::error::exit::INVALID_INPUT);
         }
     }
     let cli = match parse_args::<Cli>(argv.clone(), "gait") {

@@ -296,7 +296,7 @@ fn build_authorization(
 }
 
 /// Payload rules by pack type.
-struct Contracts;
+pub(crate) struct Contracts;
 
 fn strict_object(bytes: &[u8], allowed: &[&str], what: &str) -> Result<GoValue, RunpackError> {
     let text = std::str::from_utf8(bytes)
