@@ -10,5 +10,5 @@ fuzz_target!(|data: &[u8]| {
     };
     let _ = gait_regress::config::Config::parse(text, "gait.yaml");
     let _ = gait_regress::fixture::Fixture::parse(text, "fixture.json");
-    let _ = gait_regress::yaml::parse(text);
+    let _ = gait_sdk::yaml::parse_json(text);
 });

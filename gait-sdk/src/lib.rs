@@ -50,11 +50,14 @@ pub mod output;
 pub mod pack;
 #[cfg(feature = "schema")]
 pub mod schema;
+pub mod schema_names;
 #[cfg(feature = "signing")]
 pub mod signing;
 pub mod time;
 #[cfg(feature = "trust")]
 pub mod trust;
+#[cfg(feature = "yaml")]
+pub mod yaml;
 #[cfg(feature = "zip")]
 pub mod zip;
 

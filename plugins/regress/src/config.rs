@@ -9,7 +9,6 @@
 use crate::error::RegressError;
 use crate::fixture::valid_name;
 use crate::ojson::Doc;
-use crate::yaml;
 use gait_sdk::fsutil;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -89,7 +88,7 @@ impl Config {
             |m: String| RegressError::invalid_hint(format!("parse config {shown}: {m}"), HINT);
         let value = match serde_json::from_str::<Value>(text) {
             Ok(v) => v,
-            Err(json_err) => match yaml::parse(text) {
+            Err(json_err) => match gait_sdk::yaml::parse_json(text) {
                 Ok(v) => v,
                 Err(yaml_err) => {
                     let looks_json = text.trim_start().starts_with('{');

@@ -9,8 +9,8 @@
 //! The library parses, validates and grades, and returns typed [`error::RegressError`]s; it
 //! never prints and never exits. The binary parses flags, calls one function per command
 //! and hands the result to `gait_sdk::cli::emit`. Modules follow the data: `source`
-//! (resolving `--from`, reading archives), `config` and `yaml` (`gait.yaml`), `fixture`
-//! (`fixture.json`), `trajectory`, `diff` and `graders` (pure grading), `run`, `junit`,
+//! (resolving `--from`, reading archives), `config` (`gait.yaml`, JSON or YAML read with
+//! `gait_sdk::yaml`), `fixture` (`fixture.json`), `trajectory`, `diff` and `graders` (pure grading), `run`, `junit`,
 //! `init`, `capture`, `tour` (the commands), and `ojson` (ordered JSON files).
 
 #![forbid(unsafe_code)]
@@ -28,6 +28,5 @@ pub mod run;
 pub mod source;
 pub mod tour;
 pub mod trajectory;
-pub mod yaml;
 
 pub use error::RegressError;
