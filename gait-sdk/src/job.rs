@@ -1176,6 +1176,36 @@ pub fn parse_events(text: &str) -> Result<Vec<Event>, String> {
     Ok(out)
 }
 
+/// How a job's durable records disagree, as `gait doctor` names it; `None` when they agree.
+/// Read-only and lock-free: it reports, never repairs (recovery is the job plugin's business).
+/// Unreadable records count as divergence of the record that could not be read.
+pub fn divergence(job: &JobDir) -> Option<&'static str> {
+    if job.pending_path().exists() {
+        return Some("pending_mutation");
+    }
+    let events = read_events(job);
+    let state = read_state(job);
+    let last_event = match &events {
+        Ok(list) => list.iter().map(|e| e.revision).max(),
+        Err(_) => return Some("event_log_unreadable"),
+    };
+    match (state, last_event) {
+        (Err(_), _) => Some("state_unreadable"),
+        (Ok(None), Some(_)) => Some("missing_state_with_events"),
+        (Ok(None), None) => None,
+        (Ok(Some(s)), last) => {
+            let last = last.unwrap_or(0);
+            if s.revision > last {
+                Some("state_ahead_of_event_log")
+            } else if s.revision < last {
+                Some("event_log_ahead_of_state")
+            } else {
+                None
+            }
+        }
+    }
+}
+
 /// Reads the state for a read command: when a recovery marker is present, recovery runs first
 /// under the lock; otherwise no lock is taken. A job directory without state is not found.
 pub fn load(job: &JobDir) -> Result<JobState, JobError> {
