@@ -204,13 +204,23 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
 ];
 
-fn template_name(input: &str) -> Option<&'static str> {
+/// The canonical template name for a template name or alias (case-insensitive).
+pub fn template_name(input: &str) -> Option<&'static str> {
     match input.trim().to_lowercase().as_str() {
         "baseline-lowrisk" | "baseline_low_risk" | "low" => Some("baseline-lowrisk"),
         "baseline-mediumrisk" | "baseline_medium_risk" | "medium" => Some("baseline-mediumrisk"),
         "baseline-highrisk" | "baseline_high_risk" | "high" => Some("baseline-highrisk"),
         _ => None,
     }
+}
+
+/// The body of a canonical template name (as returned by [`template_name`]).
+pub fn template_body(name: &str) -> &'static str {
+    TEMPLATES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, b)| *b)
+        .unwrap_or("")
 }
 
 pub fn policy_init(template: &str, out: &str, force: bool) -> Result<CommandOutput, GateError> {
@@ -1145,6 +1155,18 @@ pub fn gate_eval(mut a: GateEvalArgs) -> Result<CommandOutput, GateError> {
         fill(&mut a.wrkr_inventory, &d, "wrkr_inventory_path");
         fill(&mut a.credential_ref, &d, "credential_ref");
         fill(&mut a.credential_command, &d, "credential_command");
+        fill(&mut a.credential_env_prefix, &d, "credential_env_prefix");
+        fill(&mut a.credential_scopes, &d, "credential_scopes");
+        fill(
+            &mut a.credential_command_args,
+            &d,
+            "credential_command_args",
+        );
+        fill(
+            &mut a.credential_evidence_out,
+            &d,
+            "credential_evidence_path",
+        );
     }
     if a.policy.trim().is_empty() || a.intent.trim().is_empty() {
         return Err(GateError::invalid(

@@ -49,13 +49,38 @@ pub fn load(path: &str) -> Result<GateDefaults, GateError> {
         if k.key_text() != "gate" {
             continue;
         }
-        if let Node::Map { entries: gate, .. } = v {
-            for (gk, gv) in gate {
-                if let Node::Scalar { value, .. } = gv {
-                    if !gv.is_null() {
-                        out.values.insert(gk.key_text(), value.trim().to_string());
+        match v {
+            Node::Map { entries: gate, .. } => {
+                for (gk, gv) in gate {
+                    match gv {
+                        Node::Scalar { value, .. } if !gv.is_null() => {
+                            out.values.insert(gk.key_text(), value.trim().to_string());
+                        }
+                        // `credential_scopes: [a, b]` and `credential_command_args: [..]`
+                        // read naturally as lists; the flags take comma-separated text.
+                        Node::Seq { items, .. } => {
+                            let parts: Vec<String> = items
+                                .iter()
+                                .filter_map(|i| match i {
+                                    Node::Scalar { value, .. } if !i.is_null() => {
+                                        Some(value.trim().to_string())
+                                    }
+                                    _ => None,
+                                })
+                                .collect();
+                            out.values.insert(gk.key_text(), parts.join(","));
+                        }
+                        _ => {}
                     }
                 }
+            }
+            _ if v.is_null() => {}
+            other => {
+                return Err(GateError::invalid(format!(
+                    "parse project config: {} gate must be a mapping, got {}",
+                    other.pos(),
+                    other.kind()
+                )))
             }
         }
     }

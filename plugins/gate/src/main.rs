@@ -9,6 +9,7 @@ use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
 use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
 use gait_sdk::signing::KeySource;
 use gait_sdk::GaitError;
+use std::path::Path;
 
 const ABOUT: &str =
     "Gate agent tool calls with policy: evaluate intents, sign traces, mint approvals, manage keys";
@@ -40,7 +41,117 @@ enum Top {
     ApproveScript(Box<ApproveScriptFlags>),
     /// List the entries of an approved-script registry.
     ListScripts(ListScriptsFlags),
+    /// Write a starter repo policy (.gait.yaml) from a template and a scan of this repository.
+    ///
+    /// Scans `.` for LangChain `@tool` and OpenAI Agents `@function_tool` functions and MCP
+    /// server configs, and lists the detected tools and suggested starter rules in the
+    /// policy's comment header. The file is written atomically with mode 0600.
+    /// Exit codes: 0 written, 6 invalid input (unknown template, file exists without --force),
+    /// 1 write failure.
+    Init(InitFlags),
+    /// Check a repo policy against the tools detected in this repository.
+    ///
+    /// Prints findings (warnings are gaps worth fixing; info is advice). Exit codes: 0 checked
+    /// (even with warnings), 6 invalid input (missing or invalid policy).
+    Check(CheckFlags),
+    /// Run a child command and validate the gate traces it reports (observe only);
+    /// `gait trace verify` checks a trace's signature.
+    ///
+    /// The child must print `trace_path=<file>` for each gate trace it produced. Exit codes:
+    /// the child's exit code; 6 when no trace was reported (or no `--`), 1 on timeout or when
+    /// the child could not start.
+    Trace(Box<TraceFlags>),
+    /// Run a child command in test mode and validate the gate traces it reports.
+    ///
+    /// Same rules as `gait trace -- …`, with GAIT_WRAPPER_MODE=test. Exit codes: the child's
+    /// exit code; 6 when no trace was reported, 1 on timeout or start failure.
+    Test(WrapperFlags),
+    /// Run a child command and enforce the verdicts of the gate traces it reports.
+    ///
+    /// Exit codes: the child's exit code when non-zero; else 3 if a trace blocked (block or
+    /// dry_run) or a reported trace is invalid, 4 if a trace requires approval, 0 if all
+    /// traces allowed; 6 when no trace was reported, 1 on timeout or start failure.
+    Enforce(WrapperFlags),
 }
+
+#[derive(Args, Debug)]
+struct InitFlags {
+    /// Template: baseline-lowrisk|baseline-mediumrisk|baseline-highrisk (aliases low|medium|high).
+    #[arg(long, default_value = "baseline-highrisk")]
+    template: String,
+    /// Output path.
+    #[arg(long, default_value = ".gait.yaml")]
+    out: String,
+    /// Overwrite an existing file.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true, default_value = "false", hide_default_value = true, hide_possible_values = true)]
+    force: bool,
+    #[command(flatten)]
+    json: JsonFlag,
+    #[arg(hide = true)]
+    positional: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct CheckFlags {
+    /// Repo policy to check (a positional path is accepted with `--policy ""`).
+    #[arg(long, default_value = ".gait.yaml")]
+    policy: String,
+    #[command(flatten)]
+    json: JsonFlag,
+    #[arg(hide = true)]
+    positional: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct WrapperFlags {
+    /// Directory the child runs in (trace paths it prints are read relative to gait's own
+    /// working directory).
+    #[arg(long, default_value = ".")]
+    cwd: String,
+    /// Kill the child's process group after this Go duration (SIGTERM, SIGKILL 2s later).
+    #[arg(long, default_value = "30s")]
+    timeout: String,
+    #[command(flatten)]
+    json: JsonFlag,
+    #[arg(hide = true)]
+    positional: Vec<String>,
+    /// The child command and its arguments, after a literal `--`.
+    #[arg(last = true, value_name = "ARGV")]
+    child: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct TraceFlags {
+    #[command(subcommand)]
+    sub: Option<TraceCmd>,
+    #[command(flatten)]
+    wrapper: WrapperFlags,
+}
+
+#[derive(Subcommand, Debug)]
+enum TraceCmd {
+    /// Validate a gate trace and verify its Ed25519 signature (exit 0 ok, 2 bad signature,
+    /// 6 invalid input).
+    Verify(TraceVerifyFlags),
+}
+
+#[derive(Args, Debug)]
+struct TraceVerifyFlags {
+    /// The trace file.
+    #[arg(value_name = "TRACE")]
+    args: Vec<String>,
+    /// Public key file the trace must verify with.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    public_key: String,
+    /// Environment variable holding the public key.
+    #[arg(long, default_value = "", hide_default_value = true)]
+    public_key_env: String,
+    #[command(flatten)]
+    json: JsonFlag,
+}
+
+const TRACE_USAGE: &str = "usage: gait trace [--cwd <dir>] [--timeout <duration>] [--json] -- <command> [args...] | gait trace verify <trace.json> [--public-key <path>|--public-key-env <VAR>] [--json]";
 
 #[derive(Args, Debug)]
 struct ApproveScriptFlags {
@@ -538,6 +649,26 @@ fn manifest() -> PluginManifest {
             ("delegate", "Mint and verify signed delegation tokens"),
             ("approve-script", "Sign an approved-script registry entry"),
             ("list-scripts", "List approved-script registry entries"),
+            (
+                "init",
+                "Write a starter repo policy from a template and a repo scan",
+            ),
+            (
+                "check",
+                "Check a repo policy against the tools detected in the repo",
+            ),
+            (
+                "trace",
+                "Run a child command and validate its gate traces; verify trace signatures",
+            ),
+            (
+                "test",
+                "Run a child command in test mode and validate its gate traces",
+            ),
+            (
+                "enforce",
+                "Run a child command and enforce its gate trace verdicts",
+            ),
         ],
     )
 }
@@ -550,10 +681,131 @@ const EXPLAIN_LINES: &[(&str, &str)] = &[
     ("approve-script", "gait approve-script signs a registry entry that pre-approves one exact script under one policy."),
     ("list-scripts", "gait list-scripts lists the entries of an approved-script registry."),
     ("delegate", "gait delegate mints and verifies signed delegation tokens that let one identity act for another."),
+    ("init", "gait init scans the repo for agent tools and writes a starter repo policy (.gait.yaml) with suggested rules."),
+    ("check", "gait check compares the repo policy with the tools detected in the repo and reports gaps."),
+    ("trace", "gait trace runs a child command, collects the gate traces it reports and validates them; gait trace verify checks a trace signature."),
+    ("test", "gait test runs a child command in test mode and validates the gate traces it reports."),
+    ("enforce", "gait enforce runs a child command and turns the verdicts of the gate traces it reports into its exit code."),
 ];
 
+fn wrapper_result(
+    mode: gait_gate::wrapper::Mode,
+    f: WrapperFlags,
+) -> (Result<CommandOutput, GaitError>, bool) {
+    let json = f.json.json;
+    let child = if f.child.is_empty() {
+        // Without `--`, the remaining positionals are the child (flags were hoisted).
+        f.positional
+    } else if !f.positional.is_empty() {
+        return (
+            Err(GaitError::invalid(
+                "unexpected positional arguments before --",
+            )),
+            json,
+        );
+    } else {
+        f.child
+    };
+    let args = gait_gate::wrapper::WrapperArgs {
+        mode,
+        cwd: f.cwd,
+        timeout: f.timeout,
+        child,
+    };
+    let r = match gait_gate::wrapper::run_wrapper(&args) {
+        Err(e) => Err(GaitError::from(e)),
+        Ok(rep) => match rep.error {
+            None => Ok(CommandOutput::new(rep.json, rep.text, rep.exit)),
+            Some((category, message)) => {
+                // The wrapper's fields ride along in the error envelope.
+                let mut g = GaitError::new(category, message);
+                for (k, v) in rep.json {
+                    if k != "ok" {
+                        g = g.with_extra(&k, v);
+                    }
+                }
+                Err(g)
+            }
+        },
+    };
+    (r, json)
+}
+
 fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'static str) {
+    use gait_gate::wrapper::Mode;
     match cli.command {
+        Top::Init(f) => {
+            let r = if !f.positional.is_empty() {
+                Err(GaitError::invalid("unexpected positional arguments"))
+            } else {
+                gait_gate::onboarding::init(Path::new("."), &f.template, &f.out, f.force)
+                    .map(|r| CommandOutput::new(r.json, r.text, 0))
+                    .map_err(|e| {
+                        GaitError::from(e)
+                            .with_extra("contract", gait_gate::onboarding::contract_value())
+                    })
+            };
+            (r, f.json.json, "init")
+        }
+        Top::Check(f) => {
+            let policy = match (f.policy.trim().is_empty(), f.positional.as_slice()) {
+                (false, []) => Ok(f.policy.trim().to_string()),
+                (true, [p]) => Ok(p.trim().to_string()),
+                (true, []) => Err(GaitError::invalid("--policy is required")),
+                _ => Err(GaitError::invalid("unexpected positional arguments")),
+            };
+            let r = policy.and_then(|p| {
+                gait_gate::onboarding::check(Path::new("."), &p)
+                    .map(|r| CommandOutput::new(r.json, r.text, 0))
+                    .map_err(|e| {
+                        GaitError::from(e)
+                            .with_extra("contract", gait_gate::onboarding::contract_value())
+                    })
+            });
+            (r, f.json.json, "check")
+        }
+        Top::Trace(f) => match f.sub {
+            Some(TraceCmd::Verify(v)) => {
+                let r = match v.args.as_slice() {
+                    [path] => gait_gate::wrapper::verify_trace(
+                        path,
+                        &KeySource::new(&v.public_key, &v.public_key_env),
+                    )
+                    .map_err(GaitError::from)
+                    .and_then(|o| match o.failure {
+                        None => Ok(CommandOutput::new(o.json, o.text, 0)),
+                        Some(msg) => {
+                            let mut g = GaitError::verification(msg);
+                            for (k, val) in o.json {
+                                g = g.with_extra(&k, val);
+                            }
+                            Err(g)
+                        }
+                    }),
+                    _ => Err(GaitError::invalid("expected <trace.json>")),
+                };
+                (r, v.json.json, "trace verify")
+            }
+            None => {
+                let after = argv.iter().skip(2);
+                let has_separator = after.clone().any(|a| a == "--");
+                if !has_separator {
+                    let json = f.wrapper.json.json;
+                    (Err(GaitError::invalid(TRACE_USAGE)), json, "trace")
+                } else {
+                    let (r, json) = wrapper_result(Mode::Trace, f.wrapper);
+                    (r, json, "trace")
+                }
+            }
+        },
+        Top::Test(f) => {
+            let (r, json) = wrapper_result(Mode::Test, f);
+            (r, json, "test")
+        }
+        Top::Enforce(f) => {
+            let (r, json) = wrapper_result(Mode::Enforce, f);
+            (r, json, "enforce")
+        }
         // --- voice (gait-voice)
         Top::Gate(GateCmd::CommitmentEval(f)) => {
             let args = gait_gate::commitment::CommitmentEvalArgs {
