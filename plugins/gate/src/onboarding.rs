@@ -1098,3 +1098,342 @@ pub fn check(root: &Path, policy_path: &str) -> Result<InitResult, GateError> {
     );
     Ok(InitResult { json: m, text })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn tools(src: &str) -> Vec<(String, String)> {
+        python_tools(src)
+            .into_iter()
+            .map(|t| (t.name, t.framework))
+            .collect()
+    }
+
+    #[test]
+    fn python_decorators_are_recognised() {
+        let src = r#"
+from langchain.tools import tool
+from agents import function_tool
+import langchain_core.tools as lt
+
+@tool
+def delete_user(id): ...
+
+@tool("Search-Web", return_direct=True)
+async def search(q): ...
+
+@other
+@lt.tool
+# a comment between decorator and def
+def update_record(x): ...
+
+@function_tool
+async def refund_charge(x): ...
+
+@agents.function_tool(name_override="create_ticket")
+def make(x): ...
+
+@tool(
+    "multi_line_name",
+)
+def ml(x): ...
+
+@tools
+def not_a_tool(): ...
+
+@tool_helper
+def also_not(): ...
+
+def plain(): ...
+
+@tool
+x = 1
+def after_statement(): ...
+"#;
+        assert_eq!(
+            tools(src),
+            vec![
+                ("delete_user".into(), "langchain".into()),
+                ("Search-Web".into(), "langchain".into()),
+                ("update_record".into(), "langchain".into()),
+                ("refund_charge".into(), "openai_agents".into()),
+                ("create_ticket".into(), "openai_agents".into()),
+                ("multi_line_name".into(), "langchain".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn docstrings_are_not_scanned() {
+        let src = "def f():\n    \"\"\"Example:\n\n    @tool\n    def drop_table(): ...\n    \"\"\"\n\n@tool\ndef write_file(): ...\n";
+        assert_eq!(tools(src), vec![("write_file".into(), "langchain".into())]);
+    }
+
+    #[test]
+    fn mcp_configs_declare_tools() {
+        let json = r#"{"mcpServers": {"db": {"command": "x", "alwaysAllow": ["query_sql"], "tools": [{"name": "drop_table"}, 3]}}}"#;
+        let got: Vec<String> = mcp_tools("mcp.json", json)
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(got, vec!["drop_table", "query_sql"]);
+        let yaml = "servers:\n  fs:\n    tools: [write_file]\n";
+        assert_eq!(mcp_tools("mcp.yaml", yaml).len(), 1);
+        // `servers` only counts in a file named like MCP configuration.
+        assert!(mcp_tools("deploy.yaml", yaml).is_empty());
+        assert!(mcp_tools("mcp.json", "{not json mcpServers").is_empty());
+        assert!(mcp_tools("x.json", r#"{"a": 1}"#).is_empty());
+    }
+
+    #[test]
+    fn candidates_follow_the_filtering_rules() {
+        let got = candidates(&names(&[
+            " delete_user ",
+            "_private_delete",
+            "",
+            "DELETE_ALL",
+            "lookup",
+            "Update_Record",
+            "svc.Lookup",
+            &format!("delete_{}", "x".repeat(50)),
+            "update_record",
+        ]));
+        assert_eq!(got, names(&["delete_user", "svc.lookup", "update_record"]));
+    }
+
+    #[test]
+    fn classes_take_the_first_match() {
+        assert_eq!(classify("delete_payment"), Some("destructive"));
+        assert_eq!(classify("charge_card"), Some("payment"));
+        assert_eq!(classify("update_db"), Some("data_store"));
+        assert_eq!(classify("submit_form"), Some("state_change"));
+        assert_eq!(classify("svc.lookup"), None);
+    }
+
+    #[test]
+    fn rules_truncate_and_unknown_signals_collect_dotted_names() {
+        let mut tools: Vec<String> = (0..8).map(|i| format!("delete_{i}")).collect();
+        tools.extend((0..5).map(|i| format!("update_{i}")));
+        tools.extend((0..5).map(|i| format!("charge_{i}")));
+        tools.extend((0..10).map(|i| format!("svc.read_{i}")));
+        tools.push("query_sql".into());
+        let det = Detection {
+            frameworks: names(&["langchain", "openai_agents"]),
+            tool_names: {
+                let mut t = tools.clone();
+                t.sort();
+                t
+            },
+            limited: false,
+        };
+        let a = analyze(det);
+        let codes: Vec<&str> = a.signals.iter().map(|s| s.code.as_str()).collect();
+        assert_eq!(
+            codes,
+            vec![
+                "framework.langchain",
+                "framework.openai_agents",
+                "tool.destructive",
+                "tool.state_change",
+                "tool.payment",
+                "tool.data_store"
+            ]
+        );
+        assert_eq!(
+            a.signals[2].evidence.len(),
+            8,
+            "signal evidence is not truncated"
+        );
+        assert_eq!(a.rules[0].match_tool_names.len(), 6);
+        assert_eq!(a.rules[0].match_tool_names[0], "delete_0");
+        assert_eq!(a.rules[1].match_tool_names.len(), 8);
+        // sorted union of state_change, payment, data_store
+        assert_eq!(a.rules[1].match_tool_names[0], "charge_0");
+        assert_eq!(a.unknown_signals.len(), 1);
+        let u = &a.unknown_signals[0];
+        assert_eq!(u.code, "tool.unclassified");
+        assert_eq!(u.value, "manual_review");
+        assert_eq!(u.confidence, "low");
+        assert_eq!(u.evidence.len(), 8);
+        assert_eq!(u.evidence[0], "svc.read_0");
+    }
+
+    #[test]
+    fn nothing_detected_gives_nothing() {
+        let a = analyze(Detection::default());
+        assert!(a.signals.is_empty() && a.rules.is_empty() && a.unknown_signals.is_empty());
+        assert_eq!(a.detection.to_value(), json!({}));
+    }
+
+    fn check13() -> Analysis {
+        analyze(Detection {
+            frameworks: names(&["langchain"]),
+            tool_names: names(&["delete_user", "lookup", "update_record"]),
+            limited: false,
+        })
+    }
+
+    #[test]
+    fn header_matches_the_documented_example() {
+        let h = render_header(".gait.yaml", &check13());
+        let expected_start = "\
+# gait init starter policy
+# repo_policy_path: .gait.yaml
+# project_defaults_path: .gait/config.yaml
+# regress_config_path: gait.yaml
+# detected_frameworks: langchain
+# detected_tools: delete_user, lookup, update_record
+# generated_rules:
+#   - id: starter.block.destructive
+#     rationale: detected likely destructive tool names
+#     suggested_yaml:
+#       - name: block-destructive-tools
+#         priority: 10
+#         effect: block
+#         match:
+#           tool_names: [delete_user]
+#         reason_codes: [destructive_tool_blocked]
+#   - id: starter.require_approval.state_change
+";
+        assert!(h.starts_with(expected_start), "{h}");
+        assert!(h.ends_with("#         reason_codes: [approval_required_for_state_change]\n"));
+        let file = render_policy_file(&h, "\n\nschema_id: x");
+        assert!(file.ends_with("\n\nschema_id: x\n"));
+    }
+
+    #[test]
+    fn header_counts_extra_tools_and_lists_unknown_signals() {
+        let a = analyze(Detection {
+            frameworks: vec![],
+            tool_names: (0..10).map(|i| format!("svc.t{i}")).collect(),
+            limited: false,
+        });
+        let h = render_header("p.yaml", &a);
+        assert!(h.contains("# detected_tools: svc.t0, svc.t1, svc.t2, svc.t3, svc.t4, svc.t5, svc.t6, svc.t7 (+2 more)\n"));
+        assert!(!h.contains("detected_frameworks"));
+        assert!(!h.contains("generated_rules"));
+        assert!(h.contains("# unknown_signals:\n#   - code: tool.unclassified\n#     evidence: [svc.t0, svc.t1, svc.t2, svc.t3, svc.t4, svc.t5, svc.t6, svc.t7]\n#     reason: candidate tool names"));
+    }
+
+    fn policy(src: &str) -> Policy {
+        crate::policy::parse_policy(src).unwrap()
+    }
+
+    fn codes(f: &[Finding]) -> Vec<&str> {
+        f.iter().map(|x| x.code).collect()
+    }
+
+    #[test]
+    fn findings_for_the_conformance_repo() {
+        let p = policy(crate::commands::template_body("baseline-highrisk"));
+        let f = findings(&p, &check13());
+        assert_eq!(
+            codes(&f),
+            vec![
+                "repo.tool_inventory_name_mismatch",
+                "repo.generated_rules_available"
+            ]
+        );
+        assert_eq!(f[0].evidence, names(&["delete_user", "update_record"]));
+        assert_eq!(
+            f[1].evidence,
+            names(&[
+                "starter.block.destructive",
+                "starter.require_approval.state_change"
+            ])
+        );
+    }
+
+    #[test]
+    fn findings_for_a_permissive_policy_and_empty_repo() {
+        let p = policy("default_verdict: allow\n");
+        let f = findings(&p, &analyze(Detection::default()));
+        assert_eq!(
+            codes(&f),
+            vec![
+                "policy.no_rules",
+                "policy.default_allow",
+                "policy.no_non_allow_rules",
+                "repo.no_supported_framework_detected",
+                "repo.no_high_confidence_signals"
+            ]
+        );
+        assert!(f
+            .iter()
+            .all(|x| !x.summary.is_empty() && !x.remediation.is_empty()));
+    }
+
+    #[test]
+    fn findings_uncovered_overlap_and_manual_review() {
+        let allow_only = policy(
+            "default_verdict: block\nrules:\n  - name: a\n    effect: allow\n    match: {risk_classes: [low]}\n",
+        );
+        let a = analyze(Detection {
+            frameworks: vec![],
+            tool_names: names(&["svc.x", "write_file"]),
+            limited: false,
+        });
+        let f = findings(&allow_only, &a);
+        assert_eq!(
+            codes(&f),
+            vec![
+                "policy.no_non_allow_rules",
+                "repo.no_supported_framework_detected",
+                "repo.tool_inventory_uncovered",
+                "repo.generated_rules_available",
+                "repo.manual_review_required"
+            ]
+        );
+        assert_eq!(f[2].evidence, names(&["svc.x", "write_file"]));
+        assert_eq!(f[4].evidence, names(&["svc.x"]));
+        // An exact (case-insensitive) overlap clears the mismatch warning.
+        let named = policy(
+            "default_verdict: block\nrules:\n  - name: a\n    effect: block\n    match: {tool_names: [Write_File]}\n",
+        );
+        assert!(!codes(&findings(&named, &a)).contains(&"repo.tool_inventory_name_mismatch"));
+    }
+
+    #[test]
+    fn scan_skips_symlinks_and_ignored_dirs() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        std::fs::write(root.join("a.py"), "@tool\ndef delete_a(): ...\n").unwrap();
+        for skip in ["node_modules", ".git", "__pycache__", ".beads"] {
+            std::fs::create_dir(root.join(skip)).unwrap();
+            std::fs::write(root.join(skip).join("b.py"), "@tool\ndef delete_b(): ...\n").unwrap();
+        }
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("c.py"), "@tool\ndef delete_c(): ...\n").unwrap();
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(outside.path(), root.join("link")).unwrap();
+            std::os::unix::fs::symlink(outside.path().join("c.py"), root.join("c.py")).unwrap();
+        }
+        // Oversized files are skipped.
+        let mut big = "@tool\ndef delete_big(): ...\n".to_string();
+        big.push_str(&"#".repeat(MAX_FILE_BYTES as usize));
+        std::fs::write(root.join("big.py"), big).unwrap();
+        let det = scan(root);
+        assert_eq!(det.tool_names, names(&["delete_a"]));
+        assert_eq!(det.frameworks, names(&["langchain"]));
+    }
+
+    #[test]
+    fn scan_depth_is_bounded() {
+        let d = tempfile::tempdir().unwrap();
+        let mut p = d.path().to_path_buf();
+        for i in 0..(MAX_DEPTH + 3) {
+            p = p.join(format!("d{i}"));
+        }
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("deep.py"), "@tool\ndef delete_deep(): ...\n").unwrap();
+        let det = scan(d.path());
+        assert!(det.tool_names.is_empty());
+        assert!(det.limited);
+    }
+}
