@@ -83,7 +83,7 @@ enum IncidentCmd {
         #[arg(long, default_value = "", hide_default_value = true)]
         from: String,
         /// Go duration added before the run's start and after its end.
-        #[arg(long, default_value = "24h")]
+        #[arg(long, default_value = "24h", allow_hyphen_values = true)]
         window: String,
         /// Evidence template: incident_response, soc2 or pci.
         #[arg(long, default_value = "incident_response")]

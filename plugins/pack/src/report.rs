@@ -287,8 +287,9 @@ fn run_paths(items: &[String], warnings: &mut Vec<String>) -> R<Vec<PathBuf>> {
             out.push(crate::runs::resolve_runpack(item)?);
         }
     }
-    let mut seen = BTreeSet::new();
-    out.retain(|p| seen.insert(crate::runs::clean(&p.to_string_lossy())));
+    // Input order does not matter: sorted by path, duplicates dropped.
+    out.sort_by_key(|p| crate::runs::clean(&p.to_string_lossy()));
+    out.dedup_by_key(|p| crate::runs::clean(&p.to_string_lossy()));
     Ok(out)
 }
 
@@ -317,8 +318,8 @@ pub fn load_traces(items: &[String], warnings: &mut Vec<String>) -> R<Vec<Trace>
             return Err(PackError::invalid(format!("trace not found: {item}")));
         }
     }
-    let mut seen = BTreeSet::new();
-    out.retain(|t| seen.insert(crate::runs::clean(&t.path.to_string_lossy())));
+    out.sort_by_key(|t| crate::runs::clean(&t.path.to_string_lossy()));
+    out.dedup_by_key(|t| crate::runs::clean(&t.path.to_string_lossy()));
     if out.is_empty() && !items.is_empty() {
         warnings.push("no gate traces found in --traces".into());
     }
@@ -545,8 +546,8 @@ fn action_json(rank: usize, name: &str, score: i64, act: &mut Action) -> Value {
     if !act.trace_ids.is_empty() {
         m.insert("trace_ids".into(), json!(act.trace_ids));
     }
-    // Highest-scoring evidence first; ties keep input order (runs, then traces, as given).
-    act.occurrences.sort_by(|a, b| b.score.cmp(&a.score));
+    // Highest-scoring evidence first; ties in input order (runs by path, then traces by path).
+    act.occurrences.sort_by_key(|o| std::cmp::Reverse(o.score));
     m.insert(
         "evidence".into(),
         Value::Array(
