@@ -355,9 +355,20 @@ pub fn build_report(a: &TopArgs) -> R<(Value, Vec<String>)> {
     let mut actions: BTreeMap<String, Action> = BTreeMap::new();
     let mut newest = GoTime::zero();
     let mut runs_json = Vec::new();
+    let mut digests = BTreeSet::new();
+    let mut run_count = 0usize;
     for path in &paths {
         let (_, rp) = load_runpack(&path.to_string_lossy())?;
         let run_id = rp.run.header.run_id.clone();
+        // The same runpack under two names (a copy, a no-change migration) counts once.
+        if !digests.insert(rp.manifest.manifest_digest.to_lowercase()) {
+            warnings.push(format!(
+                "skipped {}: same runpack (manifest digest) as an earlier input",
+                path.display()
+            ));
+            continue;
+        }
+        run_count += 1;
         if rp.run.header.created_at.timestamp() > newest.timestamp() {
             newest = rp.run.header.created_at.utc();
         }
@@ -483,7 +494,7 @@ pub fn build_report(a: &TopArgs) -> R<(Value, Vec<String>)> {
     report.insert("schema_version".into(), json!("1.0.0"));
     report.insert("created_at".into(), json!(created));
     report.insert("limit".into(), json!(limit));
-    report.insert("run_count".into(), json!(paths.len()));
+    report.insert("run_count".into(), json!(run_count));
     report.insert("trace_count".into(), json!(traces.len()));
     report.insert("action_count".into(), json!(action_count));
     report.insert("scoring".into(), scoring_json());

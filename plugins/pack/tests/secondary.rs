@@ -362,7 +362,12 @@ fn report_top_ranks_blocked_and_gated_actions() {
         std::fs::read(d.join("again.json")).unwrap() == first,
         "input order changed the report"
     );
-    // A directory of runpacks; --limit above 20 is clamped.
+    // A directory of runpacks (a copy counts once); --limit above 20 is clamped.
+    std::fs::copy(
+        d.join("gait-out/runpack_run_demo.zip"),
+        d.join("gait-out/runpack_copy.zip"),
+    )
+    .unwrap();
     let (code, v) = run(
         d,
         &[
