@@ -10,9 +10,27 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Commands the launcher answers itself, before any plugin (`version` is only a fallback).
-pub const LAUNCHER_COMMANDS: &[&str] = &["help", "plugin", "version"];
+pub const LAUNCHER_COMMANDS: &[&str] =
+    &["completions", "doctor", "help", "man", "plugin", "version"];
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The git commit the launcher was built from (12 hex digits), empty outside a checkout.
+pub const GIT_COMMIT: &str = env!("GAIT_GIT_COMMIT");
+
+/// `producer_version` of what the launcher itself writes (doctor reports).
+pub fn producer_version() -> String {
+    format!("gait-rs/{VERSION}")
+}
+
+/// `gait <version>`, plus the commit when known: the line `gait version` prints.
+pub fn version_line() -> String {
+    if GIT_COMMIT.is_empty() {
+        format!("gait {VERSION}")
+    } else {
+        format!("gait {VERSION} (commit {GIT_COMMIT})")
+    }
+}
 
 pub const EXPLAIN: &str = "gait is the launcher of the Gait CLI: it finds gait-<name> plugins beside itself, \
 in the plugin directory ($GAIT_PLUGIN_DIR or ~/.gait/plugins) and on PATH, and runs the one whose manifest \
@@ -76,6 +94,10 @@ pub enum Invocation {
         sub: String,
         args: Vec<OsString>,
     },
+    /// `gait doctor …`: diagnostics, answered by the launcher.
+    Doctor {
+        args: Vec<OsString>,
+    },
     /// Anything else: routed to a plugin.
     Run {
         command: String,
@@ -126,6 +148,9 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, LauncherError> {
             },
         ),
         "plugin" => Ok(parse_plugin(rest)),
+        "doctor" => Ok(Invocation::Doctor {
+            args: rest.to_vec(),
+        }),
         "version" => Ok(Invocation::VersionCommand {
             json: wants_json(rest),
             rest: rest.to_vec(),
@@ -225,7 +250,7 @@ fn parse_plugin(rest: &[OsString]) -> Invocation {
 
 /// `gait --version` as text.
 pub fn version_text() -> String {
-    format!("gait {VERSION}\n")
+    format!("{}\n", version_line())
 }
 
 /// `gait --version --json` members (the caller adds `correlation_id`).
@@ -233,6 +258,13 @@ pub fn version_json() -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("ok".into(), Value::Bool(true));
     m.insert("version".into(), VERSION.into());
+    if !GIT_COMMIT.is_empty() {
+        m.insert("commit".into(), GIT_COMMIT.into());
+    }
+    m.insert(
+        "contract_version".into(),
+        gait_sdk::manifest::CONTRACT_VERSION.into(),
+    );
     m
 }
 
@@ -270,6 +302,7 @@ pub fn render_help(plugins: &[PluginInfo]) -> String {
     }
     out.push_str(
         "\nLauncher commands:\n  \
+         doctor [--json]        Check this machine, this directory and the plugin setup\n  \
          plugin list [--json]   List installed plugins and where they were found\n  \
          help [<command>]       Show this help, or a command's own help\n  \
          --version, -v          Print the launcher version\n  \

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod discovery;
 pub mod dispatch;
+pub mod doctor;
 pub mod error;
 pub mod manage;
 pub mod probe;

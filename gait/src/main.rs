@@ -6,7 +6,7 @@
 use gait_launcher::cli::{self, Invocation};
 use gait_launcher::error::LauncherError;
 use gait_launcher::registry::{PluginState, Registry};
-use gait_launcher::{dispatch, probe, suggest, trust, Config};
+use gait_launcher::{dispatch, doctor, probe, suggest, trust, Config};
 use gait_sdk::error::exit;
 use gait_sdk::output::json_result_line;
 use std::ffi::{OsStr, OsString};
@@ -62,6 +62,7 @@ fn run(argv: &[OsString]) -> i32 {
             let _ = reg.save_cache();
             print_version(json, &shown_argv)
         }
+        Invocation::Doctor { args } => doctor(&args, registry(), argv, &shown_argv),
         Invocation::Explain => {
             println!("{}", cli::EXPLAIN);
             exit::OK
@@ -189,6 +190,46 @@ fn exec(
         error,
     };
     fail(&err, cli::wants_json(rest), argv)
+}
+
+fn doctor(args: &[OsString], mut reg: Registry, argv: &[OsString], shown: &[String]) -> i32 {
+    let json = cli::wants_json(args);
+    let parsed = match doctor::DoctorArgs::parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            if !json {
+                eprint!("{}", doctor::USAGE);
+            }
+            return fail(&e, json, shown);
+        }
+    };
+    if parsed.explain {
+        println!("gait doctor checks this machine, this directory, durable job state, signing keys and the plugin setup, and names the command that fixes each problem.");
+        return exit::OK;
+    }
+    if parsed.help {
+        print!("{}", doctor::USAGE);
+        return exit::OK;
+    }
+    let path_dirs = std::env::var_os("PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .filter(|d| d.is_absolute())
+                .collect()
+        })
+        .unwrap_or_default();
+    let envr = doctor::Environment {
+        argv0: argv.first().and_then(|a| a.to_str()),
+        current_exe: reg.config().launcher.clone(),
+        path_dirs,
+    };
+    let report = doctor::run(&parsed, &envr, &mut reg);
+    if parsed.json {
+        println!("{}", json_result_line(report.to_json(), shown));
+    } else {
+        print!("{}", report.to_text());
+    }
+    report.exit_code()
 }
 
 fn print_version(json: bool, argv: &[String]) -> i32 {

@@ -347,16 +347,28 @@ fn launcher_commands() {
     let env = Env::new();
     env.plugin("plugins", "multi", &["alpha", "beta"], "multi", 0);
 
+    // Built from this checkout, the version names the commit (`git rev-parse`).
+    let head = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let expected = match &head {
+        Some(c) => format!("gait {} (commit {c})\n", env!("CARGO_PKG_VERSION")),
+        None => format!("gait {}\n", env!("CARGO_PKG_VERSION")),
+    };
     let out = env.gait().arg("--version").assert().success();
-    assert_eq!(
-        stdout(&out),
-        format!("gait {}\n", env!("CARGO_PKG_VERSION"))
-    );
-    env.gait().arg("-v").assert().success();
+    assert_eq!(stdout(&out), expected);
+    let out = env.gait().arg("-v").assert().success();
+    assert_eq!(stdout(&out), expected);
     let out = env.gait().args(["--version", "--json"]).assert().success();
     let v: Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
     assert_eq!(v["ok"], true);
     assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["commit"].as_str(), head.as_deref());
+    assert_eq!(v["contract_version"], gait_sdk::manifest::CONTRACT_VERSION);
     assert!(v["correlation_id"].is_string());
 
     for help in [&["--help"][..], &["-h"], &["help"]] {
