@@ -1,6 +1,8 @@
 //! `gait-pack` owns Gait's evidence commands: recording runs as runpacks, verifying them,
 //! replaying, inspecting and diffing runs, building, verifying, inspecting, diffing and
-//! exporting PackSpec v1 packs, and the `gait demo`. Artifact formats and their verification
+//! exporting PackSpec v1 packs, the `gait demo`, and the secondary commands `gait report top`
+//! (`report`), `gait incident pack` (`incident`) and `gait migrate` (`migrate`; see
+//! docs/secondary-commands.md). Artifact formats and their verification
 //! live in `gait-sdk` (feature `pack`) so other plugins read the same files; this crate holds
 //! the commands and the run-specific logic.
 //!
