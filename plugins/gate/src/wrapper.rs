@@ -124,11 +124,21 @@ pub fn read_trace(path: &str) -> Result<(Value, String), String> {
 
 // ------------------------------------------------------------------ output scanning
 
-/// `trace_path=` and `runpack_path=` values in the child's output: trimmed, unique, sorted.
-pub fn references(stdout: &str, stderr: &str) -> (Vec<String>, Vec<String>) {
+/// Longest output line examined for a trace reference; longer lines are skipped.
+pub const MAX_REFERENCE_LINE: usize = 64 * 1024;
+/// Most reference lines kept from one stream.
+pub const MAX_REFERENCE_LINES: usize = 10_000;
+
+fn is_reference(line: &str) -> bool {
+    let t = line.trim();
+    t.starts_with("trace_path=") || t.starts_with("runpack_path=")
+}
+
+/// `trace_path=` and `runpack_path=` values in output lines: trimmed, unique, sorted.
+pub fn references_in<'a>(lines: impl Iterator<Item = &'a str>) -> (Vec<String>, Vec<String>) {
     let mut traces = Vec::new();
     let mut runpacks = Vec::new();
-    for line in stdout.lines().chain(stderr.lines()) {
+    for line in lines {
         let t = line.trim();
         if let Some(v) = t.strip_prefix("trace_path=") {
             traces.push(v.trim().to_string());
@@ -144,25 +154,66 @@ pub fn references(stdout: &str, stderr: &str) -> (Vec<String>, Vec<String>) {
     (traces, runpacks)
 }
 
+/// [`references_in`] over the lines of the captured stdout and stderr.
+pub fn references(stdout: &str, stderr: &str) -> (Vec<String>, Vec<String>) {
+    references_in(stdout.lines().chain(stderr.lines()))
+}
+
+/// One captured stream.
+#[derive(Debug, Default)]
+struct Captured {
+    kept: Vec<u8>,
+    truncated: bool,
+    error: Option<String>,
+    /// Reference lines seen anywhere in the stream, including past the capture cap, so a
+    /// chatty child's trace reference is not lost with the dropped output.
+    reference_lines: Vec<String>,
+}
+
 /// Reads a pipe to its end, keeping at most [`MAX_CAPTURE_BYTES`].
-fn drain(mut r: impl Read) -> (Vec<u8>, bool, Option<String>) {
-    let mut kept = Vec::new();
-    let mut truncated = false;
+fn drain(mut r: impl Read) -> Captured {
+    let mut c = Captured::default();
+    let mut line: Vec<u8> = Vec::new();
+    let mut overlong = false;
     let mut buf = [0u8; 64 * 1024];
+    let mut take_line = |line: &mut Vec<u8>, overlong: &mut bool, refs: &mut Vec<String>| {
+        if !*overlong && refs.len() < MAX_REFERENCE_LINES {
+            let text = String::from_utf8_lossy(line);
+            if is_reference(&text) {
+                refs.push(text.into_owned());
+            }
+        }
+        line.clear();
+        *overlong = false;
+    };
     loop {
         match r.read(&mut buf) {
-            Ok(0) => return (kept, truncated, None),
+            Ok(0) => break,
             Ok(n) => {
-                let room = MAX_CAPTURE_BYTES - kept.len();
+                let room = MAX_CAPTURE_BYTES - c.kept.len();
                 if n > room {
-                    truncated = true;
+                    c.truncated = true;
                 }
-                kept.extend_from_slice(&buf[..n.min(room)]);
+                c.kept.extend_from_slice(&buf[..n.min(room)]);
+                for &b in &buf[..n] {
+                    if b == b'\n' {
+                        take_line(&mut line, &mut overlong, &mut c.reference_lines);
+                    } else if line.len() < MAX_REFERENCE_LINE {
+                        line.push(b);
+                    } else {
+                        overlong = true;
+                    }
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return (kept, truncated, Some(e.to_string())),
+            Err(e) => {
+                c.error = Some(e.to_string());
+                break;
+            }
         }
     }
+    take_line(&mut line, &mut overlong, &mut c.reference_lines);
+    c
 }
 
 // ------------------------------------------------------------------ process groups
@@ -191,6 +242,8 @@ pub struct ChildRun {
     pub wait_error: Option<String>,
     pub stdout: String,
     pub stderr: String,
+    /// Reference lines of stdout then stderr (see [`Captured::reference_lines`]).
+    pub reference_lines: Vec<String>,
     pub warnings: Vec<String>,
     pub duration_ms: u64,
 }
@@ -266,7 +319,7 @@ pub fn run_child(mode: Mode, cwd: &str, argv: &[String], timeout: Duration) -> C
     // The child has exited, but something it started may still hold the pipes open. Wait for
     // end-of-file until the deadline, then kill the group (which closes them) and take what
     // was read.
-    let mut collect = |rx: mpsc::Receiver<(Vec<u8>, bool, Option<String>)>, which: &str| {
+    let mut collect = |rx: mpsc::Receiver<Captured>, which: &str| {
         let left = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_millis(50));
@@ -275,17 +328,18 @@ pub fn run_child(mode: Mode, cwd: &str, argv: &[String], timeout: Duration) -> C
             rx.recv_timeout(KILL_GRACE)
         });
         match got {
-            Ok((bytes, truncated, err)) => {
-                if truncated {
+            Ok(c) => {
+                if c.truncated {
                     run.warnings.push(format!(
                         "{which} truncated: kept the first {MAX_CAPTURE_BYTES} bytes"
                     ));
                 }
-                if let Some(e) = err {
+                if let Some(e) = c.error {
                     run.wait_error
                         .get_or_insert_with(|| format!("read child {which}: {e}"));
                 }
-                String::from_utf8_lossy(&bytes).into_owned()
+                run.reference_lines.extend(c.reference_lines);
+                String::from_utf8_lossy(&c.kept).into_owned()
             }
             Err(_) => {
                 run.warnings.push(format!(
@@ -342,7 +396,8 @@ pub fn run_wrapper(a: &WrapperArgs) -> Result<WrapperReport, GateError> {
         a.cwd.trim()
     };
     let run = run_child(a.mode, cwd, &a.child, timeout);
-    let (trace_paths, runpack_paths) = references(&run.stdout, &run.stderr);
+    let (trace_paths, runpack_paths) =
+        references_in(run.reference_lines.iter().map(String::as_str));
     let mut warnings = run.warnings.clone();
     let mut counts = [0usize; 4];
     let mut invalid: Option<String> = None;
@@ -594,6 +649,26 @@ mod tests {
         );
         assert_eq!(t, vec!["a.json", "b.json"]);
         assert_eq!(r, vec!["r.zip"]);
+    }
+
+    #[test]
+    fn drain_finds_references_past_the_cap() {
+        let mut data = vec![b'a'; MAX_CAPTURE_BYTES + 10];
+        data.extend_from_slice(b"\n  trace_path=late.json\nrunpack_path=r.zip");
+        let c = drain(&data[..]);
+        assert!(c.truncated);
+        assert_eq!(c.kept.len(), MAX_CAPTURE_BYTES);
+        assert_eq!(
+            c.reference_lines,
+            vec![
+                "  trace_path=late.json".to_string(),
+                "runpack_path=r.zip".to_string()
+            ]
+        );
+        // An overlong line is not a reference even if it starts like one.
+        let mut long = b"trace_path=".to_vec();
+        long.extend(vec![b'x'; MAX_REFERENCE_LINE]);
+        assert!(drain(&long[..]).reference_lines.is_empty());
     }
 
     #[test]
