@@ -176,7 +176,7 @@ fn drain(mut r: impl Read) -> Captured {
     let mut line: Vec<u8> = Vec::new();
     let mut overlong = false;
     let mut buf = [0u8; 64 * 1024];
-    let mut take_line = |line: &mut Vec<u8>, overlong: &mut bool, refs: &mut Vec<String>| {
+    let take_line = |line: &mut Vec<u8>, overlong: &mut bool, refs: &mut Vec<String>| {
         if !*overlong && refs.len() < MAX_REFERENCE_LINES {
             let text = String::from_utf8_lossy(line);
             if is_reference(&text) {
