@@ -68,9 +68,9 @@ enum Top {
     Test(WrapperFlags),
     /// Run a child command and enforce the verdicts of the gate traces it reports.
     ///
-    /// Exit codes: the child's exit code when non-zero; else 3 if a trace blocked (block or
-    /// dry_run) or a reported trace is invalid, 4 if a trace requires approval, 0 if all
-    /// traces allowed; 6 when no trace was reported, 1 on timeout or start failure.
+    /// Exit codes: 1 on timeout or start failure; 6 when no trace was reported; 3 when a
+    /// reported trace is invalid; else the child's exit code when non-zero; else 3 if a trace
+    /// blocked (block or dry_run), 4 if a trace requires approval, 0 if all traces allowed.
     Enforce(WrapperFlags),
 }
 
