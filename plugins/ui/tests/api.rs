@@ -356,11 +356,14 @@ fn exec_errors_match_the_spec() {
     assert_eq!(v["exit_code"], 1);
 }
 
+/// Request headers, expected status, expected error prefix.
+type Case = (Vec<(&'static str, String)>, u16, &'static str);
+
 #[test]
 fn foreign_hosts_origins_and_sites_are_refused() {
     let s = start(None);
     let port = s.addr.port();
-    let cases: Vec<(Vec<(&str, String)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![("Host", "evil.example".into())],
             421,
