@@ -172,12 +172,13 @@ function renderTraces(traces) {
     const reasons = t.reason_codes && t.reason_codes.length ? t.reason_codes : t.violations || [];
     return h("tr", { class: freshClass(t.path, t.modified_at), "data-path": t.path, "data-verdict": t.verdict },
       h("td", {}, h("span", { class: "badge " + (VERDICT_CLASS[t.verdict] || "") }, t.verdict)),
-      h("td", {}, h("span", { class: "name" }, t.tool_name || "")),
+      h("td", {}, h("span", { class: "name nowrap" }, t.tool_name || "")),
       h("td", {}, reasons.length ? h("div", { class: "tags" }, reasons.map((r) => h("span", { class: "tag" }, r)))
         : h("span", { class: "sub" }, t.error || "—")),
       h("td", {}, t.matched_rule ? h("span", { class: "name" }, t.matched_rule) : h("span", { class: "sub" }, "—")),
       h("td", {}, h("div", { class: "name" }, t.path),
-        h("div", { class: "sub", title: t.trace_id || "" }, short(t.trace_id, 12), t.created_at ? " · " + t.created_at : "")));
+        h("div", { class: "sub", title: (t.trace_id || "") + " " + (t.created_at || "") }, short(t.trace_id, 12),
+          t.created_at ? " · " + t.created_at.slice(0, 10) : "")));
   }));
   setCount("#traces-count", shown.length, traces.length);
   $("#traces-empty").hidden = traces.length > 0;
