@@ -13,11 +13,10 @@ use serde_json::{json, Map};
 
 const ABOUT: &str = "Local web UI: runs, packs, jobs and traces of this directory, on loopback";
 const UI_HELP: &str =
-    "The UI lists ./gait-out runpacks and packs with their verify status, durable jobs \
-and their checkpoints, and gate traces; it can run the demo and verify any listed artifact.
-It serves 127.0.0.1 only unless --allow-non-loopback is given, and refuses requests from other
-web origins. See docs/ui.md. Exit codes: 0 (runs until killed), 1 bind or serve failure,
-6 invalid flags.";
+    "The page lists ./gait-out runpacks and packs with their verify status, durable
+jobs with their checkpoints, and gate traces; it runs the demo and verifies any listed artifact.
+It serves 127.0.0.1 unless --allow-non-loopback is given and refuses requests from other web
+origins. See docs/ui.md. Exit codes: 1 bind or serve failure, 6 invalid flags.";
 const EXPLAIN: &str = "gait ui serves a local web page over this directory's runs, packs, jobs and traces; actions run fixed gait commands.";
 
 #[derive(Parser, Debug)]
