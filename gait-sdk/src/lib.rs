@@ -35,6 +35,7 @@
 #![cfg_attr(feature = "dynamic", deny(unsafe_code))]
 
 pub mod cli;
+pub mod cli_spec;
 pub mod context;
 #[cfg(feature = "dynamic")]
 pub mod dynamic;

@@ -98,6 +98,14 @@ pub enum Invocation {
     Doctor {
         args: Vec<OsString>,
     },
+    /// `gait completions <shell>`.
+    Completions {
+        args: Vec<OsString>,
+    },
+    /// `gait man [--out-dir <dir>]`.
+    Man {
+        args: Vec<OsString>,
+    },
     /// Anything else: routed to a plugin.
     Run {
         command: String,
@@ -149,6 +157,12 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, LauncherError> {
         ),
         "plugin" => Ok(parse_plugin(rest)),
         "doctor" => Ok(Invocation::Doctor {
+            args: rest.to_vec(),
+        }),
+        "completions" => Ok(Invocation::Completions {
+            args: rest.to_vec(),
+        }),
+        "man" => Ok(Invocation::Man {
             args: rest.to_vec(),
         }),
         "version" => Ok(Invocation::VersionCommand {
@@ -304,6 +318,8 @@ pub fn render_help(plugins: &[PluginInfo]) -> String {
         "\nLauncher commands:\n  \
          doctor [--json]        Check this machine, this directory and the plugin setup\n  \
          plugin list [--json]   List installed plugins and where they were found\n  \
+         completions <shell>    Print a shell completion script (bash, zsh, fish, …)\n  \
+         man [--out-dir <dir>]  Print or write man pages\n  \
          help [<command>]       Show this help, or a command's own help\n  \
          --version, -v          Print the launcher version\n  \
          --explain              Say in one line what gait does\n",

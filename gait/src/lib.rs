@@ -24,6 +24,7 @@ pub mod manage;
 pub mod probe;
 pub mod registry;
 pub mod registry_cmds;
+pub mod shellgen;
 pub mod suggest;
 pub mod trust;
 pub mod trust_cmd;

@@ -63,6 +63,8 @@ fn run(argv: &[OsString]) -> i32 {
             print_version(json, &shown_argv)
         }
         Invocation::Doctor { args } => doctor(&args, registry(), argv, &shown_argv),
+        Invocation::Completions { args } => completions(&args, registry(), &shown_argv),
+        Invocation::Man { args } => man(&args, registry(), &shown_argv),
         Invocation::Explain => {
             println!("{}", cli::EXPLAIN);
             exit::OK
@@ -230,6 +232,148 @@ fn doctor(args: &[OsString], mut reg: Registry, argv: &[OsString], shown: &[Stri
         print!("{}", report.to_text());
     }
     report.exit_code()
+}
+
+/// Splits `--json`, `--help` and `--out-dir` from the positionals of the generator commands.
+struct GenArgs {
+    json: bool,
+    help: bool,
+    out_dir: Option<String>,
+    positionals: Vec<String>,
+}
+
+fn gen_args(args: &[OsString], usage: &str) -> Result<GenArgs, LauncherError> {
+    let mut g = GenArgs {
+        json: false,
+        help: false,
+        out_dir: None,
+        positionals: Vec::new(),
+    };
+    let bad = |m: String| LauncherError::Usage {
+        message: m,
+        hint: Some(usage.lines().next().unwrap_or_default().to_string()),
+    };
+    let mut it = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--json" | "-json" => g.json = true,
+            "--help" | "-help" | "-h" => g.help = true,
+            "--out-dir" | "-out-dir" => {
+                g.out_dir = Some(
+                    it.next()
+                        .ok_or_else(|| bad("flag needs an argument: -out-dir".into()))?,
+                )
+            }
+            s if s.starts_with("--out-dir=") => {
+                g.out_dir = Some(s["--out-dir=".len()..].to_string())
+            }
+            s if s.starts_with('-') => {
+                return Err(bad(format!("flag provided but not defined: {s}")))
+            }
+            _ => g.positionals.push(a),
+        }
+    }
+    Ok(g)
+}
+
+fn completions(args: &[OsString], mut reg: Registry, shown: &[String]) -> i32 {
+    use gait_launcher::shellgen;
+    let json = cli::wants_json(args);
+    let g = match gen_args(args, shellgen::COMPLETIONS_USAGE) {
+        Ok(g) => g,
+        Err(e) => return fail(&e, json, shown),
+    };
+    if g.help {
+        print!("{}", shellgen::COMPLETIONS_USAGE);
+        return exit::OK;
+    }
+    let [shell] = g.positionals.as_slice() else {
+        let e = LauncherError::Usage {
+            message: "expected exactly one shell: bash, zsh, fish, elvish or powershell".into(),
+            hint: Some(
+                "e.g. `gait completions bash > ~/.local/share/bash-completion/completions/gait`"
+                    .into(),
+            ),
+        };
+        return fail(&e, json, shown);
+    };
+    match shellgen::completions(&mut reg, shell) {
+        Ok(script) if g.json => {
+            let mut m = serde_json::Map::new();
+            m.insert("ok".into(), true.into());
+            m.insert("shell".into(), shell.as_str().into());
+            m.insert(
+                "script".into(),
+                String::from_utf8_lossy(&script).into_owned().into(),
+            );
+            println!("{}", json_result_line(m, shown));
+            exit::OK
+        }
+        Ok(script) => {
+            let _ = std::io::stdout().write_all(&script);
+            exit::OK
+        }
+        Err(e) => fail(&e, json, shown),
+    }
+}
+
+fn man(args: &[OsString], mut reg: Registry, shown: &[String]) -> i32 {
+    use gait_launcher::shellgen::{self, ManOutput};
+    let json = cli::wants_json(args);
+    let g = match gen_args(args, shellgen::MAN_USAGE) {
+        Ok(g) => g,
+        Err(e) => return fail(&e, json, shown),
+    };
+    if g.help {
+        print!("{}", shellgen::MAN_USAGE);
+        return exit::OK;
+    }
+    if let Some(extra) = g.positionals.first() {
+        let e = LauncherError::Usage {
+            message: format!("unexpected positional arguments: {extra}"),
+            hint: Some("run `gait man --help` for usage".into()),
+        };
+        return fail(&e, json, shown);
+    }
+    match shellgen::man(&mut reg, g.out_dir.as_deref().map(std::path::Path::new)) {
+        Ok(ManOutput::Page(page)) if g.json => {
+            let mut m = serde_json::Map::new();
+            m.insert("ok".into(), true.into());
+            m.insert(
+                "page".into(),
+                String::from_utf8_lossy(&page).into_owned().into(),
+            );
+            println!("{}", json_result_line(m, shown));
+            exit::OK
+        }
+        Ok(ManOutput::Page(page)) => {
+            let _ = std::io::stdout().write_all(&page);
+            exit::OK
+        }
+        Ok(ManOutput::Written(files)) => {
+            if g.json {
+                let mut m = serde_json::Map::new();
+                m.insert("ok".into(), true.into());
+                m.insert(
+                    "files".into(),
+                    files
+                        .iter()
+                        .map(|f| f.display().to_string())
+                        .collect::<Vec<_>>()
+                        .into(),
+                );
+                println!("{}", json_result_line(m, shown));
+            } else {
+                println!(
+                    "man: wrote {} pages to {}",
+                    files.len(),
+                    g.out_dir.unwrap_or_default()
+                );
+            }
+            exit::OK
+        }
+        Err(e) => fail(&e, json, shown),
+    }
 }
 
 fn print_version(json: bool, argv: &[String]) -> i32 {

@@ -34,20 +34,44 @@ pub enum ProbeOutcome {
 
 /// Runs `path --gait-manifest` and classifies the answer.
 pub fn probe(path: &Path, launcher: Option<&Path>, timeout: Duration) -> ProbeOutcome {
+    match run_flag(path, MANIFEST_FLAG, launcher, timeout, MANIFEST_OUTPUT_CAP) {
+        Ok((status, output)) => classify(status, &output),
+        Err(RunFailure::Spawn(e)) => ProbeOutcome::Broken {
+            reason: format!("cannot run: {e}"),
+        },
+        Err(RunFailure::Read(e)) => ProbeOutcome::Broken {
+            reason: format!("reading manifest: {e}"),
+        },
+        Err(RunFailure::TooLarge) => ProbeOutcome::Broken {
+            reason: format!("manifest output exceeds {MANIFEST_OUTPUT_CAP} bytes"),
+        },
+        Err(RunFailure::TimedOut) => timed_out(timeout),
+    }
+}
+
+/// Why asking a plugin something failed.
+#[derive(Debug)]
+pub enum RunFailure {
+    Spawn(io::Error),
+    Read(io::Error),
+    TooLarge,
+    TimedOut,
+}
+
+/// Runs `path <flag>` with stdin closed and stderr discarded, and returns its exit status and
+/// stdout, killing it when it overruns `timeout` or `cap` bytes.
+pub fn run_flag(
+    path: &Path,
+    flag: &str,
+    launcher: Option<&Path>,
+    timeout: Duration,
+    cap: usize,
+) -> Result<(ExitStatus, Vec<u8>), RunFailure> {
     let deadline = Instant::now() + timeout;
-    let mut child = match spawn(path, launcher) {
-        Ok(c) => c,
-        Err(e) => {
-            return ProbeOutcome::Broken {
-                reason: format!("cannot run: {e}"),
-            }
-        }
-    };
+    let mut child = spawn(path, flag, launcher).map_err(RunFailure::Spawn)?;
     let Some(mut stdout) = child.stdout.take() else {
         kill(&mut child);
-        return ProbeOutcome::Broken {
-            reason: "no stdout pipe".into(),
-        };
+        return Err(RunFailure::Read(io::Error::other("no stdout pipe")));
     };
     // The read happens on a helper thread so the deadline holds even when the plugin never
     // closes stdout. Should the plugin leave a grandchild holding the pipe, the thread stays
@@ -55,9 +79,7 @@ pub fn probe(path: &Path, launcher: Option<&Path>, timeout: Duration) -> ProbeOu
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let mut buf = Vec::new();
-        let r = (&mut stdout)
-            .take(MANIFEST_OUTPUT_CAP as u64 + 1)
-            .read_to_end(&mut buf);
+        let r = (&mut stdout).take(cap as u64 + 1).read_to_end(&mut buf);
         let _ = tx.send(r.map(|_| buf));
     });
     let remaining = deadline.saturating_duration_since(Instant::now());
@@ -65,33 +87,29 @@ pub fn probe(path: &Path, launcher: Option<&Path>, timeout: Duration) -> ProbeOu
         Ok(Ok(buf)) => buf,
         Ok(Err(e)) => {
             kill(&mut child);
-            return ProbeOutcome::Broken {
-                reason: format!("reading manifest: {e}"),
-            };
+            return Err(RunFailure::Read(e));
         }
         Err(_) => {
             kill(&mut child);
-            return timed_out(timeout);
+            return Err(RunFailure::TimedOut);
         }
     };
-    if output.len() > MANIFEST_OUTPUT_CAP {
+    if output.len() > cap {
         kill(&mut child);
-        return ProbeOutcome::Broken {
-            reason: format!("manifest output exceeds {MANIFEST_OUTPUT_CAP} bytes"),
-        };
+        return Err(RunFailure::TooLarge);
     }
     match wait_until(&mut child, deadline) {
-        Some(status) => classify(status, &output),
+        Some(status) => Ok((status, output)),
         None => {
             kill(&mut child);
-            timed_out(timeout)
+            Err(RunFailure::TimedOut)
         }
     }
 }
 
-fn spawn(path: &Path, launcher: Option<&Path>) -> io::Result<Child> {
+fn spawn(path: &Path, flag: &str, launcher: Option<&Path>) -> io::Result<Child> {
     let mut cmd = Command::new(path);
-    cmd.arg(MANIFEST_FLAG)
+    cmd.arg(flag)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());

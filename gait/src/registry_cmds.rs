@@ -815,6 +815,21 @@ fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     out
 }
 
+/// The clap definitions of these subcommands, for completions and man pages.
+pub fn commands() -> Vec<clap::Command> {
+    use clap::CommandFactory;
+    vec![
+        SearchArgs::command().name("search"),
+        InstallArgs::command().name("install"),
+        UpdateArgs::command().name("update"),
+        RemoveArgs::command().name("remove"),
+        VerifyArgs::command().name("verify"),
+        LockArgs::command().name("lock"),
+        SyncArgs::command().name("sync"),
+        SignArgs::command().name("sign"),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

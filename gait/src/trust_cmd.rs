@@ -145,3 +145,9 @@ pub fn run(args: &[OsString], _json: bool) -> Result<CommandOutput, GaitError> {
         exit::OK,
     ))
 }
+
+/// The clap definition of `gait plugin trust`, for completions and man pages.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    TrustArgs::command().name("trust")
+}

@@ -6,7 +6,7 @@ use gait_gate::commands::{
     self, ApproveArgs, ApproveScriptArgs, DelegateMintArgs, DelegateVerifyArgs, GateEvalArgs,
 };
 use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
-use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
+use gait_sdk::manifest::PluginManifest;
 use gait_sdk::signing::KeySource;
 use gait_sdk::GaitError;
 use std::path::Path;
@@ -1075,8 +1075,7 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some(MANIFEST_FLAG) {
-        println!("{}", manifest().to_json());
+    if gait_sdk::cli_spec::answer_probe::<Cli>(&argv, manifest) {
         return;
     }
     // `--explain` prints one line before any validation, except `gate eval --explain --json`,

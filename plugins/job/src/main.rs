@@ -5,7 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use gait_job::commands::{self, CheckpointArgs, Ctx, ResumeArgs, Simple, SubmitArgs};
 use gait_job::runner::{self, RunArgs};
 use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
-use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
+use gait_sdk::manifest::PluginManifest;
 use gait_sdk::time::{parse_go_duration, GoTime};
 use gait_sdk::GaitError;
 use serde_json::json;
@@ -432,8 +432,7 @@ fn dispatch(cmd: JobCmd) -> (Result<CommandOutput, GaitError>, bool, &'static st
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some(MANIFEST_FLAG) {
-        println!("{}", manifest().to_json());
+    if gait_sdk::cli_spec::answer_probe::<Cli>(&argv, manifest) {
         return;
     }
     // `--explain` anywhere in the job arguments (not in a `job run` command after `--`).

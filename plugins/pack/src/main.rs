@@ -11,7 +11,7 @@ use gait_pack::runs::{self, RecordArgs, ReplayArgs, VerifyKeys};
 use gait_pack::sessions::{self, AppendArgs, CheckpointArgs, SessionError, StartArgs};
 use gait_pack::{demo, error::PackError};
 use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
-use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
+use gait_sdk::manifest::PluginManifest;
 use gait_sdk::GaitError;
 use serde_json::json;
 use std::io::Write as _;
@@ -987,8 +987,7 @@ fn install_progress(argv: &[String]) {
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some(MANIFEST_FLAG) {
-        println!("{}", manifest().to_json());
+    if gait_sdk::cli_spec::answer_probe::<Cli>(&argv, manifest) {
         return;
     }
     if let Some(top) = argv.get(1) {

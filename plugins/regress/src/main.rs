@@ -8,7 +8,7 @@ use gait_regress::init::{self, FixtureArgs};
 use gait_regress::run::{self, RunArgs};
 use gait_regress::tour;
 use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
-use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
+use gait_sdk::manifest::PluginManifest;
 use gait_sdk::GaitError;
 use serde_json::json;
 use std::io::{IsTerminal, Write};
@@ -292,8 +292,7 @@ fn run(cli: Cli, argv: &[String]) -> (Result<CommandOutput, GaitError>, bool, &'
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some(MANIFEST_FLAG) {
-        println!("{}", manifest().to_json());
+    if gait_sdk::cli_spec::answer_probe::<Cli>(&argv, manifest) {
         return;
     }
     if let Some(top) = argv.get(1) {
