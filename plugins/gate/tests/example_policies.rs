@@ -29,7 +29,14 @@ fn verdict(policy: &str, intent: &str, extra: &[&str]) -> String {
     ];
     for e in extra {
         args.push(match e.strip_prefix('@') {
-            Some(rel) => r.join(rel).display().to_string(),
+            // A copy in the scratch dir: gate eval writes beside some of these files (the
+            // kill-switch journal), and the examples must stay as committed.
+            Some(rel) => {
+                let src = r.join(rel);
+                let copy = dir.path().join(src.file_name().unwrap());
+                std::fs::copy(&src, &copy).unwrap();
+                copy.display().to_string()
+            }
             None => e.to_string(),
         });
     }
