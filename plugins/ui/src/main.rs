@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use gait_sdk::cli::{emit, parse_args, CommandOutput, ParseOutcome};
-use gait_sdk::manifest::{PluginManifest, MANIFEST_FLAG};
+use gait_sdk::manifest::PluginManifest;
 use gait_sdk::GaitError;
 use gait_ui::listen::{self, DEFAULT_LISTEN};
 use gait_ui::server::{self, Server};
@@ -78,8 +78,7 @@ fn fail(e: impl Into<GaitError>, json: bool, argv: &[String]) -> ! {
 
 fn main() {
     let argv: Vec<String> = std::env::args().collect();
-    if argv.get(1).map(String::as_str) == Some(MANIFEST_FLAG) {
-        println!("{}", manifest().to_json());
+    if gait_sdk::cli_spec::answer_probe::<Cli>(&argv, manifest) {
         return;
     }
     if argv.get(1).map(String::as_str) == Some("ui")
