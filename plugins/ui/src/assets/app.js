@@ -203,6 +203,7 @@ async function refresh() {
     if (packs.data && packs.data.ok) renderPacks(packs.data.packs);
     if (jobs.data && jobs.data.ok) renderJobs(jobs.data.jobs);
     if (traces.data && traces.data.ok) renderTraces(traces.data.traces);
+    if (firstPaint) performance.mark("gait:data-rendered");
     firstPaint = false;
     setHealth(true);
   } catch (_) {
