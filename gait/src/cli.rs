@@ -165,6 +165,10 @@ pub fn parse(args: &[OsString]) -> Result<Invocation, LauncherError> {
         "man" => Ok(Invocation::Man {
             args: rest.to_vec(),
         }),
+        // Extra arguments are ignored (the reference's rule), except a request for help.
+        "version" if rest.iter().any(is_help_flag) => Ok(Invocation::HelpFor {
+            command: "version".into(),
+        }),
         "version" => Ok(Invocation::VersionCommand {
             json: wants_json(rest),
             rest: rest.to_vec(),
