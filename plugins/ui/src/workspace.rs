@@ -401,6 +401,17 @@ fn strings(v: &Value, key: &str) -> Option<Value> {
     Some(Value::Array(s))
 }
 
+/// The rules a trace names: top-level `matched_rule_ids`, else the relationship envelope's
+/// `policy_ref.matched_rule_ids` (where `gate eval` records them when it has them).
+fn matched_rule_ids(v: &Value) -> Option<String> {
+    let ids = v
+        .get("matched_rule_ids")
+        .or_else(|| v.pointer("/relationship/policy_ref/matched_rule_ids"))?
+        .as_array()?;
+    let names: Vec<&str> = ids.iter().filter_map(Value::as_str).collect();
+    (!names.is_empty()).then(|| names.join(", "))
+}
+
 fn trace_obj(rel: &str, modified: Option<SystemTime>, v: &Value) -> Obj {
     let s = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
     Obj::new()
@@ -412,7 +423,10 @@ fn trace_obj(rel: &str, modified: Option<SystemTime>, v: &Value) -> Obj {
         // appear only when the producer recorded them.
         .push_opt("reason_codes", strings(v, "reason_codes"))
         .push_opt("violations", strings(v, "violations"))
-        .push_opt("matched_rule", s("matched_rule"))
+        .push_opt(
+            "matched_rule",
+            s("matched_rule").or_else(|| matched_rule_ids(v)),
+        )
         .push_opt("policy_digest", s("policy_digest"))
         .push_opt("created_at", s("created_at"))
         .push_opt("modified_at", modified.and_then(rfc3339))
