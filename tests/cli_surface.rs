@@ -2,6 +2,7 @@
 //! of every bundled plugin answers `--help` with usage, and completions and man pages cover
 //! the commands the plugins' own clap definitions declare.
 
+#[allow(dead_code)]
 mod support;
 
 use serde_json::Value;
