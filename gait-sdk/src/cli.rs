@@ -162,6 +162,17 @@ pub fn parse_args<T: clap::Parser>(args: Vec<String>, label: &str) -> ParseOutco
     }
 }
 
+/// The one-line description to print for `gait <command> … --explain` (§1.4: anywhere in the
+/// command's arguments, before any parsing), given each served command's line.
+pub fn explain_line<'a>(argv: &[String], lines: &[(&str, &'a str)]) -> Option<&'a str> {
+    let top = argv.get(1)?;
+    let (_, line) = lines.iter().find(|(name, _)| name == top)?;
+    argv[2..]
+        .iter()
+        .any(|a| a == "--explain" || a == "-explain")
+        .then_some(*line)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -165,6 +165,29 @@ pub fn create_dir_all_mode(dir: &Path, mode: u32) -> io::Result<()> {
     builder.create(dir)
 }
 
+/// Lexically cleans a path (`a/./b/../c` → `a/c`), like Go's `filepath.Clean`.
+pub fn clean_path(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => match out.last() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
 /// An exclusive lock held by creating `<path>` with `O_EXCL`; removed on drop.
 ///
 /// This is the reference's lock-file protocol, so both implementations exclude each other

@@ -228,28 +228,7 @@ pub fn resolve_root(root: &str) -> Result<PathBuf, JobError> {
     Ok(clean_path(&abs))
 }
 
-/// Lexically cleans a path (`a/./b/../c` → `a/c`), like Go's `filepath.Clean`.
-pub fn clean_path(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out: Vec<Component> = Vec::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => match out.last() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                Some(Component::RootDir) | Some(Component::Prefix(_)) => {}
-                _ => out.push(c),
-            },
-            other => out.push(other),
-        }
-    }
-    if out.is_empty() {
-        return PathBuf::from(".");
-    }
-    out.iter().collect()
-}
+pub use crate::fsutil::clean_path;
 
 /// One job's directory.
 #[derive(Debug, Clone)]

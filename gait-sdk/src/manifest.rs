@@ -137,6 +137,27 @@ impl PluginManifest {
     }
 }
 
+/// Set by the launcher for every plugin it runs: the launcher's own path.
+pub const LAUNCHER_ENV: &str = "GAIT_LAUNCHER";
+
+/// The `gait` launcher a plugin reaches other plugins through: the one that started it
+/// (`GAIT_LAUNCHER`), else the one installed beside it. Plugins cooperate only through the
+/// CLI contract, so every plugin that needs another asks this.
+pub fn launcher() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    if let Some(p) = std::env::var_os(LAUNCHER_ENV)
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+    {
+        return Some(p);
+    }
+    let exe = std::env::current_exe().ok()?;
+    let beside = exe
+        .parent()?
+        .join(format!("gait{}", std::env::consts::EXE_SUFFIX));
+    beside.is_file().then_some(beside)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

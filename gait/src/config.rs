@@ -12,7 +12,7 @@ pub const ENV_CACHE_DIR: &str = "GAIT_CACHE_DIR";
 /// Overrides the `--gait-manifest` timeout in milliseconds (default 3000).
 pub const ENV_MANIFEST_TIMEOUT_MS: &str = "GAIT_MANIFEST_TIMEOUT_MS";
 /// Set for every plugin the launcher runs: the launcher's own path.
-pub const ENV_LAUNCHER: &str = "GAIT_LAUNCHER";
+pub const ENV_LAUNCHER: &str = gait_sdk::manifest::LAUNCHER_ENV;
 
 /// File name of the manifest cache inside the cache directory.
 pub const CACHE_FILE_NAME: &str = "plugin-manifests.json";

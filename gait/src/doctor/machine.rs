@@ -496,7 +496,7 @@ const ONBOARDING_ASSETS: &[&str] = &[
     "README.md",
 ];
 
-pub fn repo_checks(workdir: &Path) -> Vec<Check> {
+pub fn repo_checks(workdir: &Path, path_dirs: &[PathBuf]) -> Vec<Check> {
     let schema_dir = workdir.join(SCHEMA_DIR);
     let listed = gait_sdk::schema_names::SCHEMA_NAMES;
     let missing: Vec<&str> = listed
@@ -535,10 +535,7 @@ pub fn repo_checks(workdir: &Path) -> Vec<Check> {
         )
         .fix(format!("git checkout -- {}", missing_assets.join(" ")))
     };
-    let toolchain = match std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .and_then(|dirs| lookup_path(&dirs, "cargo"))
-    {
+    let toolchain = match lookup_path(path_dirs, "cargo") {
         Some(p) => Check::pass("toolchain", REPO, format!("cargo found at {}", p.display())),
         None => Check::warn(
             "toolchain",

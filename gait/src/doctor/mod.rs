@@ -15,7 +15,7 @@ pub use args::DoctorArgs;
 
 use crate::registry::Registry;
 use serde_json::{json, Map, Value};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 pub const SCHEMA_ID: &str = "gait.doctor.result";
 pub const SCHEMA_VERSION: &str = "1.0.0";
@@ -195,7 +195,7 @@ pub fn run(args: &DoctorArgs, envr: &Environment<'_>, registry: &mut Registry) -
     if args.production_readiness {
         checks.extend(production::checks(&workdir));
     } else if mode == Mode::RepoCheckout {
-        checks.extend(machine::repo_checks(&workdir));
+        checks.extend(machine::repo_checks(&workdir, &envr.path_dirs));
     }
     let plugin_list = plugins::checks(registry, &workdir, &mut checks);
     Report {
@@ -346,26 +346,7 @@ impl Report {
 
 /// Lexical path cleaning (Go `filepath.Clean`): fixes and messages name `gait-out`, not
 /// `./gait-out` or `./././gait-out`.
-pub fn clean(p: &Path) -> PathBuf {
-    let mut out: Vec<Component<'_>> = Vec::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => match out.last() {
-                Some(Component::Normal(_)) => {
-                    out.pop();
-                }
-                Some(Component::RootDir) => {}
-                _ => out.push(c),
-            },
-            other => out.push(other),
-        }
-    }
-    if out.is_empty() {
-        return PathBuf::from(".");
-    }
-    out.iter().collect()
-}
+pub use gait_sdk::fsutil::clean_path as clean;
 
 /// Single-quotes a path for the shell fix commands (`'` inside becomes `'\''`).
 pub fn sh_quote(p: &Path) -> String {

@@ -4,21 +4,10 @@
 use gait_sdk::fsutil;
 use gait_sdk::job::{clean_path, JobError};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-/// The `gait` launcher that started this plugin (`GAIT_LAUNCHER`), or the one beside it.
-pub fn launcher() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("GAIT_LAUNCHER")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    {
-        return Some(p);
-    }
-    let exe = std::env::current_exe().ok()?;
-    let beside = exe.parent()?.join("gait");
-    beside.is_file().then_some(beside)
-}
+pub use gait_sdk::manifest::launcher;
 
 /// The gate policy digest of a policy file, from `gait policy validate <file> --json`.
 pub fn policy_digest_of(path: &str) -> Result<String, JobError> {

@@ -15,7 +15,7 @@ use gait_sdk::pack::runpack::{
 use gait_sdk::time::GoTime;
 use gait_sdk::{Category, GaitError};
 use serde_json::{json, Map, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const METRICS_OPT_IN: &str = "export GAIT_ADOPTION_LOG=./gait-out/adoption.jsonl";
@@ -185,18 +185,7 @@ fn standard(started: std::time::Instant) -> Result<CommandOutput, GaitError> {
     Ok(CommandOutput::new(m, text, exit::OK))
 }
 
-/// The `gait` launcher this plugin was started by (or the one installed beside it).
-fn launcher() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("GAIT_LAUNCHER")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    {
-        return Some(p);
-    }
-    let exe = std::env::current_exe().ok()?;
-    let beside = exe.parent()?.join("gait");
-    beside.is_file().then_some(beside)
-}
+use gait_sdk::manifest::launcher;
 
 const DEMO_POLICY: &str = "schema_id: gait.gate.policy\nschema_version: 1.0.0\ndefault_verdict: allow\nrules:\n  - name: block-destructive-tool-delete\n    priority: 10\n    effect: block\n    match:\n      tool_names: [tool.delete]\n      risk_classes: [high]\n    reason_codes: [destructive_tool_blocked]\n";
 

@@ -990,16 +990,9 @@ fn main() {
     if gait_sdk::cli_spec::answer_probe::<Cli>(&argv, manifest) {
         return;
     }
-    if let Some(top) = argv.get(1) {
-        if argv[2..]
-            .iter()
-            .any(|a| a == "--explain" || a == "-explain")
-        {
-            if let Some((_, line)) = EXPLAIN.iter().find(|(n, _)| n == top) {
-                println!("{line}");
-                return;
-            }
-        }
+    if let Some(line) = gait_sdk::cli::explain_line(&argv, EXPLAIN) {
+        println!("{line}");
+        return;
     }
     if let (Some(top), Some(flag), 3) = (argv.get(1), argv.get(2), argv.len()) {
         if STRICT_GROUPS.contains(&top.as_str())

@@ -23,18 +23,7 @@ const METRICS_OPT_IN: &str = "export GAIT_ADOPTION_LOG=./gait-out/adoption.jsonl
 
 type R<T> = Result<T, RegressError>;
 
-/// The `gait` launcher this plugin was started by, or the one installed beside it.
-pub fn launcher() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("GAIT_LAUNCHER")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    {
-        return Some(p);
-    }
-    let exe = std::env::current_exe().ok()?;
-    let beside = exe.parent()?.join("gait");
-    beside.is_file().then_some(beside)
-}
+pub use gait_sdk::manifest::launcher;
 
 fn missing_demo(detail: String) -> RegressError {
     RegressError::Dependency {

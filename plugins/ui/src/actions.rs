@@ -164,17 +164,7 @@ pub fn plan(
 /// The `gait` launcher to run actions with: `GAIT_LAUNCHER` (set when the launcher started
 /// this plugin), else the `gait` beside this binary; always absolute.
 pub fn find_launcher() -> Option<PathBuf> {
-    let candidate = std::env::var_os("GAIT_LAUNCHER")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .or_else(|| {
-            let exe = std::env::current_exe().ok()?;
-            let beside = exe
-                .parent()?
-                .join(format!("gait{}", std::env::consts::EXE_SUFFIX));
-            beside.is_file().then_some(beside)
-        })?;
-    std::path::absolute(&candidate).ok()
+    std::path::absolute(gait_sdk::manifest::launcher()?).ok()
 }
 
 /// A finished (or timed-out) child.

@@ -3,21 +3,9 @@
 use crate::error::VoiceError;
 use gait_sdk::Category;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
 
-/// The `gait` launcher that started this plugin (`GAIT_LAUNCHER`), or the one beside it.
-pub fn launcher() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("GAIT_LAUNCHER")
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-    {
-        return Some(p);
-    }
-    let exe = std::env::current_exe().ok()?;
-    let beside = exe.parent()?.join("gait");
-    beside.is_file().then_some(beside)
-}
+pub use gait_sdk::manifest::launcher;
 
 /// A finished child command: its output and exit code.
 #[derive(Debug, Clone)]

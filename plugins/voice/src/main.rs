@@ -215,12 +215,8 @@ fn main() {
     if gait_sdk::cli_spec::answer_probe::<Cli>(&argv, manifest) {
         return;
     }
-    if argv.get(1).map(String::as_str) == Some("voice")
-        && argv[2..]
-            .iter()
-            .any(|a| a == "--explain" || a == "-explain")
-    {
-        println!("{EXPLAIN}");
+    if let Some(line) = gait_sdk::cli::explain_line(&argv, &[("voice", EXPLAIN)]) {
+        println!("{line}");
         return;
     }
     let cli = match parse_args::<Cli>(argv.clone(), "gait") {
