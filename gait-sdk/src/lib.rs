@@ -41,6 +41,7 @@ pub mod context;
 pub mod dynamic;
 pub mod error;
 pub mod fsutil;
+pub mod gate_trace;
 pub mod gojson;
 pub mod jcs;
 #[cfg(feature = "job")]

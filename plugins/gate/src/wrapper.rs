@@ -29,7 +29,8 @@ pub const DEFAULT_TIMEOUT: &str = "30s";
 /// Largest trace file read.
 pub const MAX_TRACE_BYTES: u64 = gait_sdk::fsutil::MAX_INPUT_BYTES;
 
-pub const VERDICTS: [&str; 4] = ["allow", "block", "dry_run", "require_approval"];
+/// Also the order of `verdict_counts`.
+pub use gait_sdk::gate_trace::VERDICTS;
 pub const BOUNDARY_CONTRACT: &str = "explicit_trace_reference";
 pub const MISSING_TRACE_MESSAGE: &str = "child command did not emit a Gait trace reference; wrappers require an explicit Gait interception seam";
 
@@ -62,54 +63,20 @@ pub struct WrapperArgs {
 
 // ------------------------------------------------------------------ trace validation (§2.4)
 
-fn is_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// Checks a decoded trace record against the gate trace contract and returns its verdict.
 pub fn validate_trace_record(v: &Value) -> Result<String, String> {
+    use gait_sdk::gate_trace::{check, TraceProblem};
     let Value::Object(m) = v else {
         return Err("trace is not a JSON object".into());
     };
-    let s = |k: &str| {
-        m.get(k)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .trim()
-            .to_string()
-    };
-    if s("schema_id") != "gait.gate.trace" {
-        return Err(format!(
-            "schema_id must be gait.gate.trace (got {:?})",
-            s("schema_id")
-        ));
-    }
-    for k in [
-        "schema_version",
-        "created_at",
-        "producer_version",
-        "trace_id",
-        "tool_name",
-    ] {
-        if s(k).is_empty() {
-            return Err(format!("{k} is required"));
+    check(|k| m.get(k).and_then(Value::as_str).map(str::to_owned)).map_err(|p| match p {
+        TraceProblem::SchemaId(got) => format!("schema_id must be gait.gate.trace (got {got:?})"),
+        TraceProblem::Missing(k) => format!("{k} is required"),
+        TraceProblem::BadDigest(k) => format!("{k} must be 64 lowercase hex characters"),
+        TraceProblem::Verdict(got) => {
+            format!("verdict must be one of allow, block, dry_run, require_approval (got {got:?})")
         }
-    }
-    for k in ["args_digest", "intent_digest", "policy_digest"] {
-        let raw = m.get(k).and_then(Value::as_str).unwrap_or("");
-        if !is_hex64(raw) {
-            return Err(format!("{k} must be 64 lowercase hex characters"));
-        }
-    }
-    let verdict = s("verdict");
-    if !VERDICTS.contains(&verdict.as_str()) {
-        return Err(format!(
-            "verdict must be one of allow, block, dry_run, require_approval (got {verdict:?})"
-        ));
-    }
-    Ok(verdict)
+    })
 }
 
 /// Reads and validates a trace file; errors are prefixed with the path.

@@ -73,42 +73,21 @@ impl Receipt {
     }
 }
 
-fn is_lower_hex64(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// Checks the members a gate trace record must have; the reason when it is not one.
 pub fn check_trace(v: &GoValue) -> Result<(), String> {
-    let s = |k: &str| match v.field(k) {
-        Some(GoValue::String(x)) => x.trim().to_string(),
-        _ => String::new(),
-    };
-    if s("schema_id") != "gait.gate.trace" {
-        return Err("schema_id is not gait.gate.trace".into());
-    }
-    for k in [
-        "schema_version",
-        "created_at",
-        "producer_version",
-        "trace_id",
-        "tool_name",
-    ] {
-        if s(k).is_empty() {
-            return Err(format!("{k} is required"));
-        }
-    }
-    for k in ["args_digest", "intent_digest", "policy_digest"] {
-        if !is_lower_hex64(&s(k)) {
-            return Err(format!("{k} must be 64 lower-case hex characters"));
-        }
-    }
-    let verdict = s("verdict");
-    if !["allow", "block", "dry_run", "require_approval"].contains(&verdict.as_str()) {
-        return Err(format!("unsupported verdict {verdict:?}"));
-    }
-    Ok(())
+    use gait_sdk::gate_trace::{check, TraceProblem};
+    // Go-style access (case-insensitive names), every member trimmed as the reference reads it.
+    check(|k| match v.field(k) {
+        Some(GoValue::String(x)) => Some(x.trim().to_string()),
+        _ => None,
+    })
+    .map(|_| ())
+    .map_err(|p| match p {
+        TraceProblem::SchemaId(_) => "schema_id is not gait.gate.trace".into(),
+        TraceProblem::Missing(k) => format!("{k} is required"),
+        TraceProblem::BadDigest(k) => format!("{k} must be 64 lower-case hex characters"),
+        TraceProblem::Verdict(got) => format!("unsupported verdict {got:?}"),
+    })
 }
 
 fn trace_problem(path: &Path) -> String {
